@@ -1,0 +1,50 @@
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from otpusers import services
+from otpusers.models import ApiKey
+
+
+class ApiKeyPrincipal:
+    """What `request.user` is for a request made with an API key: authenticated, never staff."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.name}"
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return False
+
+
+class ApiKeyBearerAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <key id>.<secret>`, as Applivery clients send their token."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed("The Authorization header must be 'Bearer <API key>'.")
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise AuthenticationFailed("The API key is not valid.") from None
+        key_id, _, secret = token.partition(".")
+        api_key = services.api_key_authenticate(key_id=key_id, secret=secret)
+        if api_key is None:
+            raise AuthenticationFailed("The API key is not valid, or it has expired or been revoked.")
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="otpsite"'

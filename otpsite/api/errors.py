@@ -1,0 +1,99 @@
+"""One exception handler for every surface; each surface plugs in the envelope its vendor documents.
+
+The handler sorts every failure into an ErrorKind, and the view's `error_envelope` turns the kind into the
+vendor's status code and body. A view without an envelope (the schema views) keeps DRF's default body.
+Unknown exceptions are left alone so that they still produce a 500 and reach the logs.
+"""
+
+import abc
+import enum
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorKind(enum.StrEnum):
+    NOT_AUTHENTICATED = "not_authenticated"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """What the envelope gets to render: the kind, a plain-language message and, for bad input, the
+    fields at fault with their messages (already in wire names where the surface maps them)."""
+
+    kind: ErrorKind
+    message: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ErrorEnvelope(abc.ABC):
+    """A surface's error body. `wire_field_names` maps model field names (as services name them in their
+    ValidationErrors) to the surface's wire names."""
+
+    wire_field_names: dict[str, str] = {}
+
+    @abc.abstractmethod
+    def render(self, error: ErrorDetail) -> tuple[int, dict]:
+        """The HTTP status and body for this error."""
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in _flatten(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _flatten(value)]
+    return [str(detail)]
+
+
+def _field_messages(detail, wire_names: dict[str, str]) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {
+            ("body" if name in ("non_field_errors", "__all__") else wire_names.get(name, name)): _flatten(value)
+            for name, value in detail.items()
+        }
+    return {"body": _flatten(detail)}
+
+
+def _classify(exc: exceptions.APIException, wire_names: dict[str, str]) -> ErrorDetail:
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return ErrorDetail(ErrorKind.NOT_AUTHENTICATED, str(exc.detail))
+    if isinstance(exc, exceptions.PermissionDenied):
+        return ErrorDetail(ErrorKind.PERMISSION_DENIED, str(exc.detail))
+    if isinstance(exc, exceptions.NotFound):
+        return ErrorDetail(ErrorKind.NOT_FOUND, str(exc.detail))
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return ErrorDetail(ErrorKind.METHOD_NOT_ALLOWED, str(exc.detail))
+    if isinstance(exc, exceptions.Throttled):
+        return ErrorDetail(ErrorKind.THROTTLED, str(exc.detail))
+    if isinstance(exc, exceptions.ParseError):
+        return ErrorDetail(ErrorKind.INVALID, "The body is not valid JSON.", {"body": [str(exc.detail)]})
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return ErrorDetail(ErrorKind.INVALID, str(exc.detail), {"Content-Type": [str(exc.detail)]})
+    if isinstance(exc, exceptions.NotAcceptable):
+        return ErrorDetail(ErrorKind.INVALID, str(exc.detail), {"Accept": [str(exc.detail)]})
+    fields = _field_messages(exc.detail, wire_names)
+    return ErrorDetail(ErrorKind.INVALID, "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()), fields)
+
+
+def exception_handler(exc, context) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    response = drf_exception_handler(exc, context)
+    envelope: ErrorEnvelope | None = getattr(context.get("view"), "error_envelope", None)
+    if response is None or envelope is None:
+        return response
+    if not isinstance(exc, exceptions.APIException):
+        # Django's Http404 and PermissionDenied, which drf_exception_handler has answered as 404 and 403.
+        exc = exceptions.NotFound() if response.status_code == 404 else exceptions.PermissionDenied()
+    status_code, body = envelope.render(_classify(exc, envelope.wire_field_names))
+    response.status_code = status_code
+    response.data = body
+    return response

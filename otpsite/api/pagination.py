@@ -1,0 +1,63 @@
+import math
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
+
+
+class PageLimitSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+
+
+class MongoosePagination(BasePagination):
+    """`?page=&limit=` paging answered with the mongoose-paginate block the Node-based vendors return.
+
+    Bad values are refused (400), never clamped silently. An unordered queryset is refused too: its pages
+    would not be stable."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if not queryset.ordered:
+            raise TypeError(f"{view.__class__.__name__} must paginate an ordered queryset.")
+        params = PageLimitSerializer(data=request.query_params)
+        if not params.is_valid():
+            raise ValidationError(params.errors)
+        self.page, self.limit = params.validated_data["page"], params.validated_data["limit"]
+        self.total = queryset.count()
+        offset = (self.page - 1) * self.limit
+        # Past the last page this is an empty page, as mongoose-paginate answers.
+        return list(queryset[offset : offset + self.limit])
+
+    def get_paginated_response_data(self, items: list) -> dict:
+        total_pages = max(math.ceil(self.total / self.limit), 1)
+        has_prev, has_next = self.page > 1, self.page < total_pages
+        return {
+            "items": items,
+            "totalDocs": self.total,
+            "limit": self.limit,
+            "hasPrevPage": has_prev,
+            "hasNextPage": has_next,
+            "page": self.page,
+            "totalPages": total_pages,
+            "pagingCounter": (self.page - 1) * self.limit + 1,
+            "prevPage": self.page - 1 if has_prev else None,
+            "nextPage": self.page + 1 if has_next else None,
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "description": "Page number, from 1.",
+                "schema": {"type": "integer", "minimum": 1, "default": 1},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "Page size, 1 to 1000.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+            },
+        ]

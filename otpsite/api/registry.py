@@ -1,0 +1,36 @@
+"""The one table of API permission names: every name a vendor documents, each mapped to a Django permission.
+
+API keys hold names from this table; staff users reach the same endpoints through the mapped Django
+permissions, so the admin and the API share one vocabulary. This module is plain data (no DRF, no models)
+so that the ApiKey model and its admin can offer the names without importing the API layer.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiPermission:
+    name: str
+    django_permission: str
+    description: str
+
+
+_PERMISSIONS = (
+    ApiPermission("mad.store.otpUsers.list", "otpusers.view_appaccess", "Applivery: list a store's OTP users"),
+    ApiPermission("mad.store.otpUsers.get", "otpusers.view_appaccess", "Applivery: read one OTP user"),
+    ApiPermission("mad.store.otpUsers.create", "otpusers.add_appaccess", "Applivery: create OTP users"),
+    ApiPermission(
+        "mad.store.otpUsers.update", "otpusers.change_appaccess", "Applivery: change an OTP user's allowance"
+    ),
+    ApiPermission("mad.store.otpUsers.remove", "otpusers.delete_appaccess", "Applivery: delete an OTP user"),
+)
+
+API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}
+
+
+def permission_choices() -> list[tuple[str, str]]:
+    return [(permission.name, f"{permission.name} ({permission.description})") for permission in _PERMISSIONS]
+
+
+def unknown_permission_names(names: list[str]) -> list[str]:
+    return [name for name in names if name not in API_PERMISSIONS]

@@ -1,0 +1,12 @@
+"""Test settings: the real settings with only speed-related changes and a fixed test secret."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-for-the-test-suite-only-0123456789abcdefghij")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+
+from otpsite.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

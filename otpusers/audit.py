@@ -1,0 +1,75 @@
+"""Who did something, and the record of what they did."""
+
+from dataclasses import dataclass
+
+from django.db import models
+
+from otpusers.choices import ActorType, Outcome
+from otpusers.models import ApiKey, AuditEvent, Organization
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The caller behind a service call: an API key, a staff user, a person on the store page, or the
+    system itself (management commands, demo data)."""
+
+    type: ActorType
+    api_key: ApiKey | None = None
+    user: object | None = None
+    label: str = ""
+    client_ip: str | None = None
+    request_id: str = ""
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Actor":
+        return cls(type=ActorType.SYSTEM, label=label)
+
+    @classmethod
+    def from_request(cls, request) -> "Actor":
+        """The actor of an API request (DRF) or an admin request (Django)."""
+        client_ip = request.META.get("REMOTE_ADDR") or None
+        request_id = getattr(request, "request_id", "")
+        api_key = getattr(request, "auth", None)
+        if isinstance(api_key, ApiKey):
+            return cls(
+                type=ActorType.API_KEY,
+                api_key=api_key,
+                label=f"API key {api_key.name} ({api_key.key_id})",
+                client_ip=client_ip,
+                request_id=request_id,
+            )
+        user = request.user
+        return cls(
+            type=ActorType.STAFF,
+            user=user,
+            label=user.get_username(),
+            client_ip=client_ip,
+            request_id=request_id,
+        )
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    organization: Organization | None,
+    target: models.Model | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+    reason: str = "",
+    detail: dict | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        organization=organization,
+        actor_type=actor.type,
+        api_key=actor.api_key,
+        user=actor.user,
+        actor_label=actor.label[:200],
+        action=action,
+        object_type=target._meta.model_name if target is not None else "",
+        object_id=str(getattr(target, "public_id", None) or getattr(target, "pk", "") or ""),
+        outcome=outcome,
+        reason=reason,
+        detail=detail or {},
+        client_ip=actor.client_ip,
+        request_id=actor.request_id,
+    )

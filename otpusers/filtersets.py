@@ -1,0 +1,95 @@
+import re
+
+import django_filters
+from django import forms
+from django.db.models import F
+
+from otpusers.ids import normalize_public_id
+from otpusers.models import AppAccess
+
+SORT_PATTERN = re.compile(r"^([\w.]*?)(?::(asc|desc))?$")
+
+
+class PublicIdFormField(forms.CharField):
+    default_error_messages = {"invalid": "Must be 24 hexadecimal characters (^[a-fA-F0-9]{24}$)."}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        normalized = normalize_public_id(value)
+        if normalized is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return normalized
+
+
+class PublicIdFilter(django_filters.CharFilter):
+    field_class = PublicIdFormField
+
+
+class SortFormField(forms.CharField):
+    """`field`, `field:asc` or `field:desc`, cleaned to (field, descending)."""
+
+    def __init__(self, *, sort_fields: dict[str, str], **kwargs):
+        self.sort_fields = sort_fields
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        match = SORT_PATTERN.match(value)
+        if match is None or match.group(1) not in self.sort_fields:
+            raise forms.ValidationError(
+                f"Sort by one of {', '.join(self.sort_fields)}, optionally followed by :asc or :desc.",
+                code="invalid",
+            )
+        return self.sort_fields[match.group(1)], match.group(2) == "desc"
+
+
+class SortFilter(django_filters.Filter):
+    field_class = SortFormField
+
+    def filter(self, queryset, value):
+        if not value:
+            return queryset
+        field_name, descending = value
+        if descending:
+            return queryset.order_by(F(field_name).desc(nulls_last=True), "-id")
+        return queryset.order_by(F(field_name).asc(nulls_first=True), "id")
+
+
+class AppAccessFilterSet(django_filters.FilterSet):
+    """The list filters of Applivery's OTP-user list, under their wire names."""
+
+    # Wire sort keys and the model fields they order by.
+    SORT_FIELDS = {
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+        "email": "otp_user__email",
+        "allowedDownloadsNum": "allowed_downloads_num",
+        "lastLoginDate": "last_login_at",
+        "lastDownloadDate": "last_download_at",
+    }
+
+    publishedApplicationId = PublicIdFilter(
+        field_name="published_application__public_id", help_text="Only this published application's users."
+    )
+    applicationId = PublicIdFilter(
+        field_name="published_application__application_public_id",
+        help_text="Only users of any publication of this application.",
+    )
+    email = django_filters.CharFilter(
+        field_name="otp_user__email",
+        lookup_expr="icontains",
+        max_length=500,
+        help_text="Part or all of the email address, case-insensitive.",
+    )
+    sort = SortFilter(
+        sort_fields=SORT_FIELDS,
+        help_text="`field`, `field:asc` or `field:desc`; fields: " + ", ".join(SORT_FIELDS) + ".",
+    )
+
+    class Meta:
+        model = AppAccess
+        fields = ["publishedApplicationId", "applicationId", "email", "sort"]

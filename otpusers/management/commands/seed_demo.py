@@ -1,0 +1,101 @@
+"""Demo data for `make run`: safe to run again, it finds what it made before instead of duplicating it.
+
+Each run gives the demo superuser and the demo API key fresh secrets (neither is kept in plaintext, so a
+second run could not print the old ones) and prints them with one working curl per surface."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from otpsite.api.registry import API_PERMISSIONS
+from otpusers import services
+from otpusers.audit import Actor
+from otpusers.models import ApiKey, AppAccess, Organization, PublishedApplication, Store
+
+DEMO_USERNAME = "admin"
+DEMO_KEY_NAME = "Demo key (every permission)"
+PEOPLE = [
+    ("ana.garcia@example.com", "beta-ios", 3),
+    ("ben.okafor@example.com", "beta-ios", -1),
+    ("chen.li@example.com", "beta-android", 1),
+    ("dana.schmidt@example.com", "beta-android", 5),
+    ("eli.cohen@example.com", "beta-ios", 2),
+]
+
+
+class Command(BaseCommand):
+    help = "Creates (or refreshes) the demo organization, store, apps, people, API key and superuser."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    @transaction.atomic
+    def handle(self, *args, base_url: str, **options):
+        actor = Actor.system("seed_demo")
+        organization, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme Mobile"})
+        store, _ = Store.objects.get_or_create(
+            organization=organization, slug="acme-store", defaults={"name": "Acme App Store"}
+        )
+        applications = {
+            slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[0]
+            for slug, name in (("beta-ios", "Acme Beta for iOS"), ("beta-android", "Acme Beta for Android"))
+        }
+        for email, app_slug, allowed in PEOPLE:
+            person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
+            application = applications[app_slug]
+            if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
+                services.app_access_create(
+                    published_application=application, otp_user=person, allowed_downloads_num=allowed, actor=actor
+                )
+
+        api_key = ApiKey.objects.filter(organization=organization, name=DEMO_KEY_NAME).first()
+        if api_key is None:
+            api_key, secret = services.api_key_create(
+                organization=organization, name=DEMO_KEY_NAME, permissions=list(API_PERMISSIONS), actor=actor
+            )
+        else:
+            services.api_key_update(
+                api_key=api_key,
+                name=DEMO_KEY_NAME,
+                permissions=list(API_PERMISSIONS),
+                expires_at=None,
+                actor=actor,
+            )
+            secret = services.api_key_rotate(api_key=api_key, actor=actor)
+        token = services.api_key_token(api_key, secret)
+
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        admin_user = user_model.objects.filter(username=DEMO_USERNAME).first()
+        if admin_user is None:
+            admin_user = user_model.objects.create_superuser(DEMO_USERNAME, "admin@example.com", password)
+        else:
+            admin_user.set_password(password)
+            admin_user.is_staff = admin_user.is_superuser = admin_user.is_active = True
+            admin_user.save()
+        organization.staff.add(admin_user)
+
+        otp_users = f"{base_url}/v1/organizations/{organization.slug}/stores/{store.public_id}/otp-users"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "otpsite demo is ready (secrets are new on every run)",
+                    f"  Admin:        {base_url}/admin/   user {DEMO_USERNAME}   password {password}",
+                    f"  Swagger UI:   {base_url}/api/docs/",
+                    f"  OpenAPI:      {base_url}/api/schema/",
+                    f"  Demo API key: {token}",
+                    f"                ({', '.join(api_key.permissions)})",
+                    "",
+                    "  Applivery OTP users (list):",
+                    f'    curl -s -H "Authorization: Bearer {token}" "{otp_users}"',
+                    "  Applivery OTP users (create):",
+                    f'    curl -s -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
+                    f"-d '{{\"email\": \"new.person@example.com\", \"allowedDownloadsNum\": 2, "
+                    f'"publishedApplicationId": "{applications["beta-ios"].public_id}"}}\' "{otp_users}"',
+                    "",
+                ]
+            )
+        )

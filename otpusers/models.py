@@ -1,0 +1,305 @@
+"""Tenancy and people: who owns what, who may download what, who may call the API, and what happened."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from otpusers import choices
+from otpusers.ids import new_object_id
+
+# The JavaScript safe-integer bound that Applivery documents for allowedDownloadsNum.
+MAX_SAFE_INTEGER = 9_007_199_254_740_991
+UNLIMITED_DOWNLOADS = -1
+
+
+def public_id_field(help_text: str) -> models.CharField:
+    return models.CharField(
+        max_length=24, unique=True, default=new_object_id, editable=False, help_text=help_text
+    )
+
+
+def public_id_constraint(model_rule: str = "public_id_hex") -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(public_id__regex=r"^[0-9a-f]{24}$"),
+        name=f"%(app_label)s_%(class)s_{model_rule}",
+        violation_error_message="The public id must be 24 lower-case hexadecimal characters.",
+    )
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Organization(TimestampedModel):
+    """A tenant and its isolation boundary: API keys, people and codes never cross it."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="Applivery organizationSlug: letters, digits and dashes."
+    )
+    ext_id = models.CharField(
+        max_length=100,
+        unique=True,
+        null=True,
+        blank=True,
+        verbose_name="external id",
+        help_text="nevisIDM clientExtId.",
+    )
+    public_id = public_id_field("Applivery organizationId (24 hex characters).")
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="organizations",
+        help_text="Staff users who may use this organization's data through the API with their session.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            public_id_constraint(),
+            models.CheckConstraint(
+                condition=models.Q(slug__regex=r"^[a-zA-Z0-9-]{3,}$"),
+                name="%(app_label)s_%(class)s_slug_format",
+                violation_error_message="The slug needs at least 3 letters, digits or dashes.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(TimestampedModel):
+    """An organization's app store, where published applications are offered."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="stores")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, help_text="Used in the store page's address.")
+    security = models.CharField(
+        max_length=16, choices=choices.StoreSecurity.choices, default=choices.StoreSecurity.PUBLIC
+    )
+    public_id = public_id_field("Applivery storeId (24 hex characters).")
+
+    class Meta:
+        ordering = ["organization__name", "name"]
+        constraints = [
+            public_id_constraint(),
+            models.UniqueConstraint(
+                fields=["organization", "slug"],
+                name="%(app_label)s_%(class)s_unique_slug",
+                violation_error_message="This organization already has a store with this slug.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.organization.slug})"
+
+
+class PublishedApplication(TimestampedModel):
+    """An app build offered in a store; people reach it with an app access and an emailed code."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="published_applications")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, help_text="Used in the store page's address.")
+    visibility = models.CharField(
+        max_length=16, choices=choices.Visibility.choices, default=choices.Visibility.ACTIVE
+    )
+    application_public_id = models.CharField(
+        max_length=24,
+        default=new_object_id,
+        db_index=True,
+        verbose_name="application id",
+        help_text="Applivery applicationId: the app whose builds this publication offers; every "
+        "publication of the same app shares it.",
+    )
+    build_file = models.FileField(
+        upload_to="builds/%Y/%m/", blank=True, help_text="The current build people download."
+    )
+    public_id = public_id_field("Applivery publishedApplicationId (24 hex characters).")
+
+    class Meta:
+        ordering = ["store__name", "name"]
+        constraints = [
+            public_id_constraint(),
+            models.CheckConstraint(
+                condition=models.Q(application_public_id__regex=r"^[0-9a-f]{24}$"),
+                name="%(app_label)s_%(class)s_application_public_id_hex",
+                violation_error_message="The application id must be 24 lower-case hexadecimal characters.",
+            ),
+            models.UniqueConstraint(
+                fields=["store", "slug"],
+                name="%(app_label)s_%(class)s_unique_slug",
+                violation_error_message="This store already has a published application with this slug.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def identifier_unique(field: str) -> models.UniqueConstraint:
+    return models.UniqueConstraint(
+        Lower(field),
+        "organization",
+        name=f"%(app_label)s_%(class)s_unique_{field}",
+        violation_error_message=f"Another person in this organization has this {field.replace('_', ' ')}.",
+    )
+
+
+class OtpUser(TimestampedModel):
+    """A person in an organization who receives one-time codes. Each identifier is unique in it when set."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people")
+    email = models.EmailField(max_length=256, null=True, blank=True)
+    mobile = models.CharField(max_length=32, null=True, blank=True, help_text="E.164 mobile number.")
+    external_id = models.CharField(max_length=100, null=True, blank=True)
+    wechat_id = models.CharField(max_length=100, null=True, blank=True, verbose_name="WeChat id")
+    user_name = models.CharField(max_length=150, null=True, blank=True)
+    ext_id = models.CharField(
+        max_length=100, null=True, blank=True, verbose_name="external user id", help_text="nevisIDM userExtId."
+    )
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "person"
+        verbose_name_plural = "people"
+        ordering = ["organization__name", "email"]
+        constraints = [
+            identifier_unique("email"),
+            identifier_unique("mobile"),
+            identifier_unique("external_id"),
+            identifier_unique("wechat_id"),
+            identifier_unique("user_name"),
+            identifier_unique("ext_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.user_name or self.mobile or self.ext_id or f"person {self.pk}"
+
+
+class AppAccess(TimestampedModel):
+    """A person's access to one published application: what Applivery's API calls an "OTP user"."""
+
+    published_application = models.ForeignKey(
+        PublishedApplication, on_delete=models.CASCADE, related_name="accesses"
+    )
+    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person")
+    public_id = public_id_field("Applivery otpUserId (24 hex characters).")
+    allowed_downloads_num = models.BigIntegerField(
+        verbose_name="allowed downloads",
+        help_text="How many downloads this person may make in all; -1 means unlimited.",
+    )
+    downloads_used = models.PositiveBigIntegerField(default=0)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    last_download_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "app access"
+        verbose_name_plural = "app accesses"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            public_id_constraint(),
+            models.UniqueConstraint(
+                fields=["published_application", "otp_user"],
+                name="%(app_label)s_%(class)s_unique_person",
+                violation_error_message="This person already has access to this published application.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(allowed_downloads_num__gte=UNLIMITED_DOWNLOADS)
+                & models.Q(allowed_downloads_num__lte=MAX_SAFE_INTEGER),
+                name="%(app_label)s_%(class)s_allowed_downloads_range",
+                violation_error_message=f"Allowed downloads must be -1 (unlimited) up to {MAX_SAFE_INTEGER}.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.otp_user} → {self.published_application}"
+
+    @property
+    def downloads_left(self) -> int | None:
+        """Downloads still allowed, or None when unlimited."""
+        if self.allowed_downloads_num == UNLIMITED_DOWNLOADS:
+            return None
+        return max(self.allowed_downloads_num - self.downloads_used, 0)
+
+
+class ApiKey(TimestampedModel):
+    """An organization's credential for the API, holding a set of documented permission names.
+
+    The secret (256 random bits) is shown once when the key is made and kept only as digests: SHA-256 of
+    the secret for Bearer and Basic, and SHA-256 of its MD5 hex for Capillary clients, which send that.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    key_id = models.CharField(
+        max_length=16, unique=True, editable=False, help_text="Public part of the key; the Basic user name."
+    )
+    secret_sha256 = models.CharField(max_length=64, editable=False)
+    secret_md5_sha256 = models.CharField(max_length=64, editable=False)
+    permissions = models.JSONField(default=list, blank=True, help_text="Documented permission names.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["organization__name", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(key_id__regex=r"^[0-9a-f]{16}$"),
+                name="%(app_label)s_%(class)s_key_id_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def grants(self, permission_name: str) -> bool:
+        return permission_name in self.permissions
+
+
+class AuditEvent(models.Model):
+    """One thing that happened: a state change, a failed check or a read-back, with its precise reason."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_type = models.CharField(max_length=16, choices=choices.ActorType.choices)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True, help_text="Who it was, as it read then.")
+    action = models.CharField(max_length=64, help_text="What happened, e.g. app_access.update.")
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=16, choices=choices.Outcome.choices, default=choices.Outcome.SUCCESS)
+    reason = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="otpusers_audit_org_time"),
+            models.Index(fields=["object_type", "object_id"], name="otpusers_audit_object"),
+            models.Index(fields=["action", "-created_at"], name="otpusers_audit_action_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id} ({self.outcome})"

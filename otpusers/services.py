@@ -1,0 +1,255 @@
+"""Writes shared by the admin, the API surfaces and the store page. Each takes keyword arguments, runs in
+one transaction, validates through the model (constraints included) and writes an AuditEvent."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from otpsite.api.registry import unknown_permission_names
+from otpusers.audit import Actor, audit_record
+from otpusers.models import ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
+
+# How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
+# instead of one per request.
+API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+#
+# App accesses (Applivery "OTP users")
+#
+
+
+def _save_validated(instance, *, conflict_field: str) -> None:
+    """full_clean() then save(); a constraint lost to a parallel writer becomes the same ValidationError
+    full_clean() would have raised had it seen the other row."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise ValidationError({conflict_field: ["Another request has just created the same record."]}) from None
+
+
+@transaction.atomic
+def otp_user_get_or_create_by_email(*, organization: Organization, email: str, actor: Actor) -> OtpUser:
+    person = OtpUser.objects.filter(organization=organization, email__iexact=email).first()
+    if person is not None:
+        return person
+    person = OtpUser(organization=organization, email=email)
+    _save_validated(person, conflict_field="email")
+    audit_record(actor=actor, action="otp_user.create", organization=organization, target=person)
+    return person
+
+
+@transaction.atomic
+def app_access_create(
+    *, published_application: PublishedApplication, otp_user: OtpUser, allowed_downloads_num: int, actor: Actor
+) -> AppAccess:
+    organization = published_application.store.organization
+    if otp_user.organization_id != organization.pk:
+        raise ValidationError({"otp_user": ["This person belongs to another organization."]})
+    if AppAccess.objects.filter(published_application=published_application, otp_user=otp_user).exists():
+        raise ValidationError({"otp_user": ["This person already has access to this published application."]})
+    access = AppAccess(
+        published_application=published_application,
+        otp_user=otp_user,
+        allowed_downloads_num=allowed_downloads_num,
+    )
+    _save_validated(access, conflict_field="otp_user")
+    audit_record(
+        actor=actor,
+        action="app_access.create",
+        organization=organization,
+        target=access,
+        detail={"email": otp_user.email, "allowed_downloads_num": allowed_downloads_num},
+    )
+    return access
+
+
+@transaction.atomic
+def app_access_create_for_emails(
+    *,
+    published_application: PublishedApplication,
+    emails: list[str],
+    allowed_downloads_num: int,
+    actor: Actor,
+) -> list[AppAccess]:
+    """Gives each email access to the application, making the person where the organization has none.
+
+    All or nothing: when any email cannot be given access, none is."""
+    seen: set[str] = set()
+    for email in emails:
+        if email.lower() in seen:
+            raise ValidationError({"email": [f"{email} is listed twice."]})
+        seen.add(email.lower())
+    organization = published_application.store.organization
+    accesses = []
+    for email in emails:
+        person = otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
+        try:
+            access = app_access_create(
+                published_application=published_application,
+                otp_user=person,
+                allowed_downloads_num=allowed_downloads_num,
+                actor=actor,
+            )
+        except ValidationError as error:
+            if "otp_user" in error.message_dict:
+                raise ValidationError({"email": [f"{email} already has access to this application."]}) from None
+            raise
+        accesses.append(access)
+    return accesses
+
+
+@transaction.atomic
+def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: Actor) -> AppAccess:
+    locked = AppAccess.objects.select_for_update().get(pk=access.pk)
+    previous = locked.allowed_downloads_num
+    locked.allowed_downloads_num = allowed_downloads_num
+    locked.full_clean()
+    locked.save(update_fields=["allowed_downloads_num", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="app_access.update",
+        organization=access.published_application.store.organization,
+        target=locked,
+        detail={"allowed_downloads_num": [previous, allowed_downloads_num]},
+    )
+    access.allowed_downloads_num = locked.allowed_downloads_num
+    access.updated_at = locked.updated_at
+    return access
+
+
+@transaction.atomic
+def app_access_delete(*, access: AppAccess, actor: Actor) -> None:
+    audit_record(
+        actor=actor,
+        action="app_access.delete",
+        organization=access.published_application.store.organization,
+        target=access,
+        detail={"email": access.otp_user.email, "published_application": access.published_application.public_id},
+    )
+    access.delete()
+
+
+#
+# API keys
+#
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def api_key_token(api_key: ApiKey, secret: str) -> str:
+    """The Bearer token a client sends: the public key id and the secret."""
+    return f"{api_key.key_id}.{secret}"
+
+
+def _validate_permission_names(permissions: list[str]) -> list[str]:
+    unknown = unknown_permission_names(permissions)
+    if unknown:
+        raise ValidationError({"permissions": [f"Unknown permission names: {', '.join(unknown)}."]})
+    return sorted(set(permissions))
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization,
+    name: str,
+    permissions: list[str],
+    actor: Actor,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Makes a key and returns it with its secret, which is not kept and cannot be shown again."""
+    secret = secrets.token_urlsafe(32)
+    api_key = ApiKey(
+        organization=organization,
+        name=name,
+        key_id=secrets.token_hex(8),
+        secret_sha256=_sha256(secret),
+        secret_md5_sha256=_sha256(hashlib.md5(secret.encode()).hexdigest()),
+        permissions=_validate_permission_names(permissions),
+        expires_at=expires_at,
+        created_by=actor.user if actor.user is not None and actor.user.is_authenticated else None,
+    )
+    _save_validated(api_key, conflict_field="key_id")
+    audit_record(
+        actor=actor,
+        action="api_key.create",
+        organization=organization,
+        target=api_key,
+        detail={"name": name, "permissions": api_key.permissions},
+    )
+    return api_key, secret
+
+
+@transaction.atomic
+def api_key_update(
+    *, api_key: ApiKey, name: str, permissions: list[str], expires_at: datetime | None, actor: Actor
+) -> ApiKey:
+    previous = {"name": api_key.name, "permissions": api_key.permissions, "expires_at": str(api_key.expires_at)}
+    api_key.name = name
+    api_key.permissions = _validate_permission_names(permissions)
+    api_key.expires_at = expires_at
+    api_key.full_clean()
+    api_key.save(update_fields=["name", "permissions", "expires_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="api_key.update",
+        organization=api_key.organization,
+        target=api_key,
+        detail={
+            "before": previous,
+            "after": {"name": name, "permissions": api_key.permissions, "expires_at": str(expires_at)},
+        },
+    )
+    return api_key
+
+
+@transaction.atomic
+def api_key_rotate(*, api_key: ApiKey, actor: Actor) -> str:
+    """Gives the key a new secret (the old one stops working at once) and returns it."""
+    secret = secrets.token_urlsafe(32)
+    api_key.secret_sha256 = _sha256(secret)
+    api_key.secret_md5_sha256 = _sha256(hashlib.md5(secret.encode()).hexdigest())
+    api_key.save(update_fields=["secret_sha256", "secret_md5_sha256", "updated_at"])
+    audit_record(actor=actor, action="api_key.rotate", organization=api_key.organization, target=api_key)
+    return secret
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
+    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), updated_at=timezone.now()
+    )
+    if updated:
+        audit_record(actor=actor, action="api_key.revoke", organization=api_key.organization, target=api_key)
+    api_key.refresh_from_db(fields=["revoked_at", "updated_at"])
+    return api_key
+
+
+def api_key_authenticate(*, key_id: str, secret: str) -> ApiKey | None:
+    """The usable key with this id and secret, or None. Compares digests in constant time."""
+    if not key_id or not secret or len(key_id) != 16:
+        return None
+    api_key = ApiKey.objects.select_related("organization").filter(key_id=key_id).first()
+    if api_key is None or not hmac.compare_digest(api_key.secret_sha256, _sha256(secret)):
+        return None
+    if not api_key.is_usable():
+        return None
+    _touch_last_used(api_key)
+    return api_key
+
+
+def _touch_last_used(api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is None or api_key.last_used_at < now - API_KEY_LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
