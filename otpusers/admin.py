@@ -187,26 +187,28 @@ class OtpUserAdmin(AuditedAdmin):
         if formset.model is not AppAccess:
             return super().save_formset(request, form, formset, change)
         actor = Actor.from_request(request)
-        for inline_form in formset.forms:
-            if not inline_form.has_changed() and inline_form.instance.pk is None:
-                continue
+        # The admin's change message reads these three lists, which formset.save() would have filled.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.initial_forms + formset.extra_forms:
             access = inline_form.instance
-            if formset.can_delete and formset._should_delete_form(inline_form):
-                if access.pk is not None:
-                    services.app_access_delete(access=access, actor=actor)
-            elif access.pk is None:
-                services.app_access_create(
+            if access.pk is not None and formset._should_delete_form(inline_form):
+                services.app_access_delete(access=access, actor=actor)
+                formset.deleted_objects.append(access)
+            elif access.pk is None and inline_form.has_changed():
+                created = services.app_access_create(
                     published_application=inline_form.cleaned_data["published_application"],
                     otp_user=form.instance,
                     allowed_downloads_num=inline_form.cleaned_data["allowed_downloads_num"],
                     actor=actor,
                 )
-            elif "allowed_downloads_num" in inline_form.changed_data:
+                formset.new_objects.append(created)
+            elif access.pk is not None and "allowed_downloads_num" in inline_form.changed_data:
                 services.app_access_update(
                     access=access,
                     allowed_downloads_num=inline_form.cleaned_data["allowed_downloads_num"],
                     actor=actor,
                 )
+                formset.changed_objects.append((access, ["allowed_downloads_num"]))
         return None
 
 
@@ -223,7 +225,9 @@ class DownloadsLeftFilter(admin.SimpleListFilter):
         if self.value() == "left":
             return queryset.filter(allowed_downloads_num__gt=F("downloads_used"))
         if self.value() == "none":
-            return queryset.filter(allowed_downloads_num__gte=0, allowed_downloads_num__lte=F("downloads_used"))
+            return queryset.filter(
+                allowed_downloads_num__gte=0, allowed_downloads_num__lte=F("downloads_used")
+            )
         return queryset
 
 
@@ -312,7 +316,9 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "active":
-            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+            return queryset.filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True
+            )
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
         if self.value() == "revoked":

@@ -3,6 +3,7 @@ import re
 import django_filters
 from django import forms
 from django.db.models import F
+from drf_spectacular.utils import extend_schema_field
 
 from otpusers.ids import normalize_public_id
 from otpusers.models import AppAccess
@@ -47,6 +48,7 @@ class SortFormField(forms.CharField):
         return self.sort_fields[match.group(1)], match.group(2) == "desc"
 
 
+@extend_schema_field({"type": "string", "pattern": r"^[\w.]*((:asc)|(:desc))?$", "example": "createdAt:desc"})
 class SortFilter(django_filters.Filter):
     field_class = SortFormField
 

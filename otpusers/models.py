@@ -145,22 +145,27 @@ def identifier_unique(field: str) -> models.UniqueConstraint:
     return models.UniqueConstraint(
         Lower(field),
         "organization",
+        condition=~models.Q(**{field: ""}),
         name=f"%(app_label)s_%(class)s_unique_{field}",
         violation_error_message=f"Another person in this organization has this {field.replace('_', ' ')}.",
     )
 
 
 class OtpUser(TimestampedModel):
-    """A person in an organization who receives one-time codes. Each identifier is unique in it when set."""
+    """A person in an organization who receives one-time codes. Each identifier is unique in it when set
+    (compared case-insensitively); an empty identifier is not set."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people")
-    email = models.EmailField(max_length=256, null=True, blank=True)
-    mobile = models.CharField(max_length=32, null=True, blank=True, help_text="E.164 mobile number.")
-    external_id = models.CharField(max_length=100, null=True, blank=True)
-    wechat_id = models.CharField(max_length=100, null=True, blank=True, verbose_name="WeChat id")
-    user_name = models.CharField(max_length=150, null=True, blank=True)
+    email = models.EmailField(max_length=256, blank=True)
+    mobile = models.CharField(max_length=32, blank=True, help_text="E.164 mobile number.")
+    external_id = models.CharField(max_length=100, blank=True)
+    wechat_id = models.CharField(max_length=100, blank=True, verbose_name="WeChat id")
+    user_name = models.CharField(max_length=150, blank=True)
     ext_id = models.CharField(
-        max_length=100, null=True, blank=True, verbose_name="external user id", help_text="nevisIDM userExtId."
+        max_length=100,
+        blank=True,
+        verbose_name="external user id",
+        help_text="nevisIDM userExtId.",
     )
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
@@ -188,7 +193,9 @@ class AppAccess(TimestampedModel):
     published_application = models.ForeignKey(
         PublishedApplication, on_delete=models.CASCADE, related_name="accesses"
     )
-    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person")
+    otp_user = models.ForeignKey(
+        OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person"
+    )
     public_id = public_id_field("Applivery otpUserId (24 hex characters).")
     allowed_downloads_num = models.BigIntegerField(
         verbose_name="allowed downloads",
@@ -286,7 +293,9 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64, help_text="What happened, e.g. app_access.update.")
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
-    outcome = models.CharField(max_length=16, choices=choices.Outcome.choices, default=choices.Outcome.SUCCESS)
+    outcome = models.CharField(
+        max_length=16, choices=choices.Outcome.choices, default=choices.Outcome.SUCCESS
+    )
     reason = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)

@@ -32,7 +32,9 @@ def _save_validated(instance, *, conflict_field: str) -> None:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        raise ValidationError({conflict_field: ["Another request has just created the same record."]}) from None
+        raise ValidationError(
+            {conflict_field: ["Another request has just created the same record."]}
+        ) from None
 
 
 @transaction.atomic
@@ -48,7 +50,11 @@ def otp_user_get_or_create_by_email(*, organization: Organization, email: str, a
 
 @transaction.atomic
 def app_access_create(
-    *, published_application: PublishedApplication, otp_user: OtpUser, allowed_downloads_num: int, actor: Actor
+    *,
+    published_application: PublishedApplication,
+    otp_user: OtpUser,
+    allowed_downloads_num: int,
+    actor: Actor,
 ) -> AppAccess:
     organization = published_application.store.organization
     if otp_user.organization_id != organization.pk:
@@ -100,7 +106,9 @@ def app_access_create_for_emails(
             )
         except ValidationError as error:
             if "otp_user" in error.message_dict:
-                raise ValidationError({"email": [f"{email} already has access to this application."]}) from None
+                raise ValidationError(
+                    {"email": [f"{email} already has access to this application."]}
+                ) from None
             raise
         accesses.append(access)
     return accesses
@@ -132,7 +140,10 @@ def app_access_delete(*, access: AppAccess, actor: Actor) -> None:
         action="app_access.delete",
         organization=access.published_application.store.organization,
         target=access,
-        detail={"email": access.otp_user.email, "published_application": access.published_application.public_id},
+        detail={
+            "email": access.otp_user.email,
+            "published_application": access.published_application.public_id,
+        },
     )
     access.delete()
 
@@ -194,7 +205,11 @@ def api_key_create(
 def api_key_update(
     *, api_key: ApiKey, name: str, permissions: list[str], expires_at: datetime | None, actor: Actor
 ) -> ApiKey:
-    previous = {"name": api_key.name, "permissions": api_key.permissions, "expires_at": str(api_key.expires_at)}
+    previous = {
+        "name": api_key.name,
+        "permissions": api_key.permissions,
+        "expires_at": str(api_key.expires_at),
+    }
     api_key.name = name
     api_key.permissions = _validate_permission_names(permissions)
     api_key.expires_at = expires_at

@@ -30,11 +30,13 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "string", "pattern": "^[a-fA-F0-9]{24}$", "example": "65f1c0ffee0ddba11ca7f00d"})
+@extend_schema_field(
+    {"type": "string", "pattern": "^[a-fA-F0-9]{24}$", "example": "65f1c0ffee0ddba11ca7f00d"}
+)
 class PublicIdField(serializers.CharField):
     """A 24-hex id: rendered as stored, and on input checked against the pattern and lower-cased."""
 
-    default_error_messages = {"invalid": "Must be 24 hexadecimal characters (^[a-fA-F0-9]{24}$)."}
+    default_error_messages = {"invalid": "Must be 24 hexadecimal characters (^[a-fA-F0-9]{{24}}$)."}
 
     def to_internal_value(self, data):
         normalized = normalize_public_id(data)

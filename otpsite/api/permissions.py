@@ -18,6 +18,10 @@ class HasApiPermission(BasePermission):
     message = "You do not have permission to perform this action."
 
     def has_permission(self, request, view) -> bool:
+        action_map = getattr(view, "action_map", None)
+        if action_map is not None and request.method.lower() not in action_map:
+            # A method this viewset does not route: let the view answer 405 rather than a misleading 403.
+            return True
         name = required_permission_name(view)
         if name is None:
             return False

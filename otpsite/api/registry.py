@@ -16,7 +16,9 @@ class ApiPermission:
 
 
 _PERMISSIONS = (
-    ApiPermission("mad.store.otpUsers.list", "otpusers.view_appaccess", "Applivery: list a store's OTP users"),
+    ApiPermission(
+        "mad.store.otpUsers.list", "otpusers.view_appaccess", "Applivery: list a store's OTP users"
+    ),
     ApiPermission("mad.store.otpUsers.get", "otpusers.view_appaccess", "Applivery: read one OTP user"),
     ApiPermission("mad.store.otpUsers.create", "otpusers.add_appaccess", "Applivery: create OTP users"),
     ApiPermission(

@@ -11,3 +11,10 @@ class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An otpsite API key, `<key id>.<secret>`, as shown once when the key was made.",
         }
+
+
+def document_paths_without_trailing_slash(result, generator, request, public):
+    """Routes accept an optional trailing slash; the schema shows each path as its vendor documents it."""
+    paths = result["paths"]
+    result["paths"] = {(path.rstrip("/") or "/"): operations for path, operations in paths.items()}
+    return result

@@ -19,7 +19,9 @@ class OtpUserSerializer(serializers.Serializer):
     """An OTP user as Applivery returns it: one person's access to one published application."""
 
     id = PublicIdField(source="public_id", read_only=True)
-    organizationId = PublicIdField(source="published_application.store.organization.public_id", read_only=True)
+    organizationId = PublicIdField(
+        source="published_application.store.organization.public_id", read_only=True
+    )
     storeId = PublicIdField(source="published_application.store.public_id", read_only=True)
     publishedApplicationId = PublicIdField(source="published_application.public_id", read_only=True)
     email = serializers.EmailField(source="otp_user.email", max_length=EMAIL_MAX_LENGTH, read_only=True)
@@ -145,8 +147,10 @@ class OtpUserDeleteResponseSerializer(serializers.Serializer):
 
 
 class AppliveryErrorSerializer(serializers.Serializer):
-    code = serializers.IntegerField(help_text="3001 not found, 6001 invalid input, 4002 not authenticated, "
-                                    "4003 permission denied, 4005 method not allowed.")
+    code = serializers.IntegerField(
+        help_text="3001 not found, 6001 invalid input, 4002 not authenticated, "
+        "4003 permission denied, 4005 method not allowed."
+    )
     message = serializers.CharField()
     data = serializers.DictField(
         required=False, help_text="For 6001, each field at fault (wire name) with its messages."

@@ -39,15 +39,22 @@ class Command(BaseCommand):
             organization=organization, slug="acme-store", defaults={"name": "Acme App Store"}
         )
         applications = {
-            slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[0]
+            slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[
+                0
+            ]
             for slug, name in (("beta-ios", "Acme Beta for iOS"), ("beta-android", "Acme Beta for Android"))
         }
         for email, app_slug, allowed in PEOPLE:
-            person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
+            person = services.otp_user_get_or_create_by_email(
+                organization=organization, email=email, actor=actor
+            )
             application = applications[app_slug]
             if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
                 services.app_access_create(
-                    published_application=application, otp_user=person, allowed_downloads_num=allowed, actor=actor
+                    published_application=application,
+                    otp_user=person,
+                    allowed_downloads_num=allowed,
+                    actor=actor,
                 )
 
         api_key = ApiKey.objects.filter(organization=organization, name=DEMO_KEY_NAME).first()
@@ -92,8 +99,9 @@ class Command(BaseCommand):
                     "  Applivery OTP users (list):",
                     f'    curl -s -H "Authorization: Bearer {token}" "{otp_users}"',
                     "  Applivery OTP users (create):",
-                    f'    curl -s -X POST -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
-                    f"-d '{{\"email\": \"new.person@example.com\", \"allowedDownloadsNum\": 2, "
+                    f'    curl -s -X POST -H "Authorization: Bearer {token}" '
+                    '-H "Content-Type: application/json" '
+                    f'-d \'{{"email": "new.person@example.com", "allowedDownloadsNum": 2, '
                     f'"publishedApplicationId": "{applications["beta-ios"].public_id}"}}\' "{otp_users}"',
                     "",
                 ]

@@ -1,0 +1,47 @@
+"""Conventions the API layer relies on, checked over every routed view."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import get_resolver
+
+from otpsite.api.registry import API_PERMISSIONS
+
+
+def routed_viewsets():
+    seen = []
+
+    def walk(patterns):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns)
+                continue
+            cls = getattr(pattern.callback, "cls", None)
+            actions = getattr(pattern.callback, "actions", None)
+            if cls is not None and actions:
+                seen.append((cls, actions))
+
+    walk(get_resolver().url_patterns)
+    return seen
+
+
+def test_every_routed_action_declares_a_documented_permission_name():
+    viewsets = routed_viewsets()
+    assert viewsets
+    for cls, actions in viewsets:
+        for action in actions.values():
+            name = cls.required_api_permissions.get(action)
+            assert name in API_PERMISSIONS, f"{cls.__name__}.{action} declares {name!r}"
+
+
+def test_every_routed_viewset_has_an_error_envelope():
+    for cls, _ in routed_viewsets():
+        assert getattr(cls, "error_envelope", None) is not None, cls.__name__
+
+
+@pytest.mark.django_db
+def test_every_mapped_django_permission_exists():
+    for permission in API_PERMISSIONS.values():
+        app_label, codename = permission.django_permission.split(".")
+        assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), (
+            permission
+        )

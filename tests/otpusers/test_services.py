@@ -1,0 +1,139 @@
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from otpusers import services
+from otpusers.audit import Actor
+from otpusers.models import ApiKey, AppAccess, AuditEvent, OtpUser
+from tests.factories import AppAccessFactory, OrganizationFactory, PublishedApplicationFactory, make_api_key
+
+ACTOR = Actor.system("tests")
+
+
+@pytest.mark.django_db
+class TestAppAccessCreate:
+    def test_refuses_a_person_of_another_organization(self):
+        application = PublishedApplicationFactory()
+        stranger = OtpUser.objects.create(organization=OrganizationFactory(), email="s@example.com")
+        with pytest.raises(ValidationError) as error:
+            services.app_access_create(
+                published_application=application, otp_user=stranger, allowed_downloads_num=1, actor=ACTOR
+            )
+        assert "otp_user" in error.value.message_dict
+        assert not AppAccess.objects.exists()
+
+    @pytest.mark.parametrize("allowed", [-2, 9_007_199_254_740_992])
+    def test_the_allowance_range_is_enforced(self, allowed):
+        application = PublishedApplicationFactory()
+        person = OtpUser.objects.create(organization=application.store.organization, email="p@example.com")
+        with pytest.raises(ValidationError):
+            services.app_access_create(
+                published_application=application, otp_user=person, allowed_downloads_num=allowed, actor=ACTOR
+            )
+
+    def test_emails_match_people_case_insensitively(self):
+        application = PublishedApplicationFactory()
+        services.app_access_create_for_emails(
+            published_application=application,
+            emails=["Mixed@Example.com"],
+            allowed_downloads_num=1,
+            actor=ACTOR,
+        )
+        other = PublishedApplicationFactory(store=application.store)
+        services.app_access_create_for_emails(
+            published_application=other, emails=["mixed@example.com"], allowed_downloads_num=1, actor=ACTOR
+        )
+        assert OtpUser.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_parallel_creates_of_one_access_make_exactly_one():
+    assert connection.vendor == "postgresql"
+    application = PublishedApplicationFactory()
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def create():
+        try:
+            barrier.wait()
+            services.app_access_create_for_emails(
+                published_application=application,
+                emails=["race@example.com"],
+                allowed_downloads_num=1,
+                actor=ACTOR,
+            )
+            outcomes.append("created")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=create) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["refused"] * 9
+    assert AppAccess.objects.filter(published_application=application).count() == 1
+    assert OtpUser.objects.filter(email="race@example.com").count() == 1
+
+
+@pytest.mark.django_db
+class TestAppAccessUpdateAndDelete:
+    def test_update_records_before_and_after(self):
+        access = AppAccessFactory(allowed_downloads_num=4)
+        services.app_access_update(access=access, allowed_downloads_num=0, actor=ACTOR)
+        access.refresh_from_db()
+        assert access.allowed_downloads_num == 0
+        assert AuditEvent.objects.get(action="app_access.update").detail == {"allowed_downloads_num": [4, 0]}
+
+    def test_delete_records_who_lost_access(self):
+        access = AppAccessFactory()
+        services.app_access_delete(access=access, actor=ACTOR)
+        event = AuditEvent.objects.get(action="app_access.delete")
+        assert event.detail["email"] == access.otp_user.email
+        assert event.object_id == access.public_id
+
+
+@pytest.mark.django_db
+class TestApiKeys:
+    def test_the_secret_is_kept_only_as_digests(self):
+        api_key, token = make_api_key(OrganizationFactory(), "mad.store.otpUsers.get")
+        secret = token.split(".", 1)[1]
+        stored = ApiKey.objects.filter(pk=api_key.pk).values().get()
+        assert all(secret not in str(value) for value in stored.values())
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+
+    def test_unknown_permission_names_are_refused(self):
+        with pytest.raises(ValidationError):
+            make_api_key(OrganizationFactory(), "mad.store.otpUsers.everything")
+
+    @pytest.mark.parametrize(
+        ("key_id", "secret"), [("", ""), ("0123456789abcdef", "x"), ("short", "x"), ("0123456789abcdef", "")]
+    )
+    def test_wrong_credentials_find_nothing(self, key_id, secret):
+        make_api_key(OrganizationFactory())
+        assert services.api_key_authenticate(key_id=key_id, secret=secret) is None
+
+    def test_rotation_retires_the_old_secret(self):
+        api_key, token = make_api_key(OrganizationFactory())
+        new_secret = services.api_key_rotate(api_key=api_key, actor=ACTOR)
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=token.split(".", 1)[1]) is None
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=new_secret) == api_key
+
+    def test_last_use_is_written_at_most_once_a_minute(self):
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
+        first = ApiKey.objects.get(pk=api_key.pk).last_used_at
+        services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
+        assert ApiKey.objects.get(pk=api_key.pk).last_used_at == first
+        ApiKey.objects.filter(pk=api_key.pk).update(
+            last_used_at=timezone.now() - timezone.timedelta(minutes=2)
+        )
+        services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
+        assert ApiKey.objects.get(pk=api_key.pk).last_used_at > first
