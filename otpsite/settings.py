@@ -23,6 +23,30 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEVELOPMENT_SECRET_KEY or len
         "when DJANGO_DEBUG is off."
     )
 
+# Keys for codes and card grids. Development gets fixed, public keys; production must bring its own.
+_DEVELOPMENT_ENCRYPTION_KEY = "dev:ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk"
+_DEVELOPMENT_HMAC_KEY = "development-hmac-key-not-for-production"
+OTPSITE_ENCRYPTION_KEYS = env_list("OTPSITE_ENCRYPTION_KEYS") or (
+    [_DEVELOPMENT_ENCRYPTION_KEY] if DEBUG else []
+)
+OTPSITE_HMAC_KEY = env_secret("OTPSITE_HMAC_KEY") or (_DEVELOPMENT_HMAC_KEY if DEBUG else "")
+if not DEBUG and (not OTPSITE_ENCRYPTION_KEYS or _DEVELOPMENT_ENCRYPTION_KEY in OTPSITE_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured(
+        "OTPSITE_ENCRYPTION_KEYS must list at least one '<id>:<base64 of 32 random bytes>' key when "
+        'DJANGO_DEBUG is off (make one with: python -c "import base64, os; '
+        "print('k1:' + base64.urlsafe_b64encode(os.urandom(32)).decode())\")."
+    )
+if not DEBUG and (len(OTPSITE_HMAC_KEY) < 32 or OTPSITE_HMAC_KEY == _DEVELOPMENT_HMAC_KEY):
+    raise ImproperlyConfigured(
+        "OTPSITE_HMAC_KEY must hold at least 32 random characters when DJANGO_DEBUG is off."
+    )
+
+# SMS delivery: a dotted path to a backend class (console, webhook, memory; see credentials/delivery.py).
+OTPSITE_SMS_BACKEND = env_str("OTPSITE_SMS_BACKEND", "credentials.delivery.ConsoleSmsBackend")
+OTPSITE_SMS_WEBHOOK_URL = env_str("OTPSITE_SMS_WEBHOOK_URL")
+OTPSITE_SMS_WEBHOOK_TOKEN = env_secret("OTPSITE_SMS_WEBHOOK_TOKEN")
+OTPSITE_SMS_WEBHOOK_TIMEOUT = env_int("OTPSITE_SMS_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -4,6 +4,12 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-for-the-test-suite-only-0123456789abcdefghij")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault(
+    "OTPSITE_ENCRYPTION_KEYS",
+    "test1:dGVzdC1rZXktb25lLWZvci10aGUtdGVzdC1zdWl0ZSE,test0:dGVzdC1rZXktemVyby1mb3ItdGhlLXRlc3Qtc3VpdGU",
+)
+os.environ.setdefault("OTPSITE_HMAC_KEY", "test-hmac-key-for-the-test-suite-only-0123456789")
+os.environ.setdefault("OTPSITE_SMS_BACKEND", "credentials.delivery.MemorySmsBackend")
 
 from otpsite.settings import *  # noqa: E402,F403
 

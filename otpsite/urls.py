@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("otpsite.api.applivery.urls")),
+    path("", include("otpsite.api.capillary.urls")),
 ]
 
 if settings.DEBUG:

@@ -71,14 +71,33 @@ class StoreInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdmin):
-    list_display = ("name", "slug", "ext_id", "public_id", "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "ext_id",
+        "public_id",
+        "daily_issue_limit",
+        "code_read_back_allowed",
+        "created_at",
+    )
     search_fields = ("name", "slug", "ext_id", "public_id")
     search_help_text = "Name, slug, external id or public id."
-    list_filter = ("created_at",)
+    list_filter = ("code_read_back_allowed", "created_at")
     readonly_fields = ("public_id", *TIMESTAMPS)
     filter_horizontal = ("staff",)
     fieldsets = (
         (None, {"fields": ("name", "slug", "ext_id", "public_id")}),
+        (
+            "One-time codes",
+            {
+                "fields": (
+                    ("code_length", "code_alphabet"),
+                    ("code_validity_seconds", "code_max_attempts"),
+                    ("daily_issue_limit", "resend_cooldown_seconds"),
+                    "code_read_back_allowed",
+                )
+            },
+        ),
         ("Staff", {"fields": ("staff",)}),
         ("Timestamps", {"fields": TIMESTAMPS}),
     )

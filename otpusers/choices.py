@@ -22,3 +22,8 @@ class ActorType(models.TextChoices):
 class Outcome(models.TextChoices):
     SUCCESS = "success", "Success"
     FAILURE = "failure", "Failure"
+
+
+class CodeAlphabet(models.TextChoices):
+    DIGITS = "digits", "Digits (0-9)"
+    ALPHANUMERIC = "alphanumeric", "Upper-case letters and digits (A-Z, 0-9)"

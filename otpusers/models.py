@@ -58,10 +58,60 @@ class Organization(TimestampedModel):
         help_text="Staff users who may use this organization's data through the API with their session.",
     )
 
+    # One-time code settings (defaults: Twilio's validity and attempts, Capillary's daily limit).
+    code_length = models.PositiveSmallIntegerField(
+        default=6, help_text="Characters in an issued code, 4 to 12."
+    )
+    code_alphabet = models.CharField(
+        max_length=16, choices=choices.CodeAlphabet.choices, default=choices.CodeAlphabet.DIGITS
+    )
+    code_validity_seconds = models.PositiveIntegerField(
+        default=600, help_text="How long an issued code stays valid, in seconds (30 to 86400)."
+    )
+    code_max_attempts = models.PositiveSmallIntegerField(
+        default=5, help_text="Wrong guesses a code takes before it locks (1 to 20)."
+    )
+    daily_issue_limit = models.PositiveIntegerField(
+        default=10, help_text="Codes (and re-sends) one person may be sent in any 24 hours (1 to 1000)."
+    )
+    resend_cooldown_seconds = models.PositiveIntegerField(
+        default=30, help_text="Seconds before the same person may be sent another code for the same scope."
+    )
+    code_read_back_allowed = models.BooleanField(
+        default=False,
+        help_text="Keep codes encrypted (not only hashed) so that the API can read the most recent one back "
+        "(Capillary Get OTP) and re-send a still valid one.",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [
             public_id_constraint(),
+            models.CheckConstraint(
+                condition=models.Q(code_length__gte=4, code_length__lte=12),
+                name="%(app_label)s_%(class)s_code_length_range",
+                violation_error_message="Codes have 4 to 12 characters.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code_validity_seconds__gte=30, code_validity_seconds__lte=86_400),
+                name="%(app_label)s_%(class)s_code_validity_range",
+                violation_error_message="A code is valid for 30 seconds to 24 hours.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code_max_attempts__gte=1, code_max_attempts__lte=20),
+                name="%(app_label)s_%(class)s_code_attempts_range",
+                violation_error_message="A code takes 1 to 20 attempts.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(daily_issue_limit__gte=1, daily_issue_limit__lte=1000),
+                name="%(app_label)s_%(class)s_daily_issue_limit_range",
+                violation_error_message="The daily issue limit is 1 to 1000.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(resend_cooldown_seconds__lte=3600),
+                name="%(app_label)s_%(class)s_resend_cooldown_range",
+                violation_error_message="The resend cooldown is at most an hour.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(slug__regex=r"^[a-zA-Z0-9-]{3,}$"),
                 name="%(app_label)s_%(class)s_slug_format",

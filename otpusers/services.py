@@ -250,12 +250,18 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     return api_key
 
 
-def api_key_authenticate(*, key_id: str, secret: str) -> ApiKey | None:
-    """The usable key with this id and secret, or None. Compares digests in constant time."""
+def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = False) -> ApiKey | None:
+    """The usable key with this id and secret, or None. Compares digests in constant time.
+
+    With `md5_of_secret`, `secret` is the MD5 hex of the secret, as Capillary clients send passwords."""
     if not key_id or not secret or len(key_id) != 16:
         return None
     api_key = ApiKey.objects.select_related("organization").filter(key_id=key_id).first()
-    if api_key is None or not hmac.compare_digest(api_key.secret_sha256, _sha256(secret)):
+    if api_key is None:
+        return None
+    stored = api_key.secret_md5_sha256 if md5_of_secret else api_key.secret_sha256
+    offered = _sha256(secret.lower() if md5_of_secret else secret)
+    if not hmac.compare_digest(stored, offered):
         return None
     if not api_key.is_usable():
         return None

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import make_api_key
@@ -33,3 +36,29 @@ def client_with_key(api_client):
         return client
 
     return build
+
+
+class Clock:
+    """The time services see through django.utils.timezone.now, moved by the test instead of sleeping."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
+    return frozen
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox():
+    from credentials.delivery import MemorySmsBackend
+
+    MemorySmsBackend.outbox.clear()
+    MemorySmsBackend.fail_next = False
+    return MemorySmsBackend.outbox

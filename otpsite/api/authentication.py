@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -48,3 +51,32 @@ class ApiKeyBearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="otpsite"'
+
+
+class ApiKeyMd5BasicAuthentication(BaseAuthentication):
+    """HTTP Basic with the key id as user name and the MD5 hex of the secret as password, as Capillary
+    clients send their till credentials."""
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"basic":
+            return None
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            key_id, separator, md5_hex = (
+                base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
+            )
+            if not separator:
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise AuthenticationFailed(
+                "The Authorization header must be 'Basic base64(<key id>:<md5 hex>)'."
+            ) from None
+        api_key = services.api_key_authenticate(key_id=key_id, secret=md5_hex, md5_of_secret=True)
+        if api_key is None:
+            raise AuthenticationFailed("The API key is not valid, or it has expired or been revoked.")
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Basic realm="otpsite"'

@@ -22,6 +22,7 @@ class ErrorKind(enum.StrEnum):
     INVALID = "invalid"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     THROTTLED = "throttled"
+    SURFACE = "surface"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ErrorDetail:
     kind: ErrorKind
     message: str
     fields: dict[str, list[str]] = field(default_factory=dict)
+    surface_code: object = None
 
 
 class ErrorEnvelope(abc.ABC):
@@ -43,6 +45,16 @@ class ErrorEnvelope(abc.ABC):
     @abc.abstractmethod
     def render(self, error: ErrorDetail) -> tuple[int, dict]:
         """The HTTP status and body for this error."""
+
+
+class SurfaceError(exceptions.APIException):
+    """An error a surface documents by its own code (Capillary's 9001, say): raised by the surface's view,
+    answered with the status its envelope's table gives that code. `wait` becomes Retry-After."""
+
+    def __init__(self, surface_code, message: str = "", *, wait: int | None = None):
+        super().__init__(detail=message or str(surface_code))
+        self.surface_code = surface_code
+        self.wait = wait
 
 
 def _flatten(detail) -> list[str]:
@@ -65,6 +77,8 @@ def _field_messages(detail, wire_names: dict[str, str]) -> dict[str, list[str]]:
 
 
 def _classify(exc: exceptions.APIException, wire_names: dict[str, str]) -> ErrorDetail:
+    if isinstance(exc, SurfaceError):
+        return ErrorDetail(ErrorKind.SURFACE, str(exc.detail), surface_code=exc.surface_code)
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         return ErrorDetail(ErrorKind.NOT_AUTHENTICATED, str(exc.detail))
     if isinstance(exc, exceptions.PermissionDenied):

@@ -25,6 +25,13 @@ _PERMISSIONS = (
         "mad.store.otpUsers.update", "otpusers.change_appaccess", "Applivery: change an OTP user's allowance"
     ),
     ApiPermission("mad.store.otpUsers.remove", "otpusers.delete_appaccess", "Applivery: delete an OTP user"),
+    # Capillary documents no permission names for its OTP endpoints; these are otpsite's.
+    ApiPermission(
+        "capillary.otp.read", "credentials.view_issuedcode", "Capillary: read back a customer's code"
+    ),
+    ApiPermission(
+        "capillary.otp.write", "credentials.add_issuedcode", "Capillary: generate and validate codes"
+    ),
 )
 
 API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}

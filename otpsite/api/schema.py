@@ -13,6 +13,19 @@ class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ApiKeyMd5BasicScheme(OpenApiAuthenticationExtension):
+    target_class = "otpsite.api.authentication.ApiKeyMd5BasicAuthentication"
+    name = "CapillaryBasic"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "User name: the API key id. Password: the MD5 hex digest of the key's secret, as "
+            "Capillary clients send till passwords.",
+        }
+
+
 def document_paths_without_trailing_slash(result, generator, request, public):
     """Routes accept an optional trailing slash; the schema shows each path as its vendor documents it."""
     paths = result["paths"]

@@ -1,0 +1,71 @@
+from django.db import models
+
+
+class Scope(models.TextChoices):
+    """What an issued code is for. The first ten are Capillary's actions; STORE_LOGIN is the store page's."""
+
+    COUPON = "COUPON", "Coupon redemption"
+    POINTS = "POINTS", "Points redemption"
+    REGISTRATION = "REGISTRATION", "Registration"
+    USERGROUP = "USERGROUP", "User group"
+    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
+    GENERIC = "GENERIC", "Generic"
+    POINTSTRANSFER = "POINTSTRANSFER", "Points transfer"
+    CUSTOMER_STATUS_UPDATE = "CUSTOMER_STATUS_UPDATE", "Customer status update"
+    CUSTOMER_IDENTIFIER_CHANGE = "CUSTOMER_IDENTIFIER_CHANGE", "Customer identifier change"
+    CUSTOMER_ISSUE_LINK_CARD = "CUSTOMER_ISSUE_LINK_CARD", "Customer issue / link card"
+    STORE_LOGIN = "STORE_LOGIN", "Store page sign-in"
+
+
+class IdentifierType(models.TextChoices):
+    """How the recipient was named; each maps to an OtpUser identifier field."""
+
+    MOBILE = "mobile", "Mobile"
+    EMAIL = "email", "Email"
+    EXTERNAL_ID = "external_id", "External id"
+    WECHAT = "wechat", "WeChat id"
+    USER_NAME = "user_name", "User name"
+
+
+IDENTIFIER_FIELDS = {
+    IdentifierType.MOBILE: "mobile",
+    IdentifierType.EMAIL: "email",
+    IdentifierType.EXTERNAL_ID: "external_id",
+    IdentifierType.WECHAT: "wechat_id",
+    IdentifierType.USER_NAME: "user_name",
+}
+
+
+class Channel(models.TextChoices):
+    SMS = "SMS", "SMS"
+    EMAIL = "EMAIL", "Email"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class CodeStatus(models.TextChoices):
+    """Derived from an issued code's timestamps; see IssuedCodeQuerySet.with_status."""
+
+    OUTSTANDING = "outstanding", "Outstanding"
+    USED = "used", "Used"
+    EXPIRED = "expired", "Expired"
+    SUPERSEDED = "superseded", "Superseded"
+    LOCKED = "locked", "Locked"
+    REVOKED = "revoked", "Revoked"
+
+
+class VerifyOutcome(models.TextChoices):
+    """The precise reason behind a verify: audited, never told to the caller beyond success or not."""
+
+    SUCCESS = "success", "Correct code"
+    WRONG = "wrong", "Wrong code"
+    EXPIRED = "expired", "Code expired"
+    USED = "used", "Code already used"
+    LOCKED = "locked", "Code locked after too many attempts"
+    REVOKED = "revoked", "Code revoked"
+    NO_CODE = "no_code", "No code issued for this recipient and scope"
+    UNKNOWN_RECIPIENT = "unknown_recipient", "No such person"

@@ -1,0 +1,134 @@
+"""Sending issued codes: email through Django's email framework, SMS through a pluggable backend.
+
+OTPSITE_SMS_BACKEND names the SMS backend class: ConsoleSmsBackend (development: prints), WebhookSmsBackend
+(POSTs JSON to a gateway of yours) or MemorySmsBackend (tests: keeps an outbox). A backend raises
+DeliveryError when the message did not go out; the caller records that on the code.
+"""
+
+import json
+import logging
+import re
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+# Capillary's template placeholder; filled by plain substitution, never by a template engine, because the
+# template text comes from API callers.
+PLACEHOLDER = re.compile(r"\{\{\s*validation_code\s*\}\}")
+
+
+class DeliveryError(Exception):
+    """The message could not be handed to the gateway or mail server."""
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    to: str
+    body: str
+
+
+class ConsoleSmsBackend:
+    def send(self, message: SmsMessage) -> None:
+        sys.stdout.write(f"SMS to {message.to}: {message.body}\n")
+        sys.stdout.flush()
+
+
+class MemorySmsBackend:
+    """Keeps every message in `outbox`, like Django's locmem email backend. `fail_next` makes the next
+    send raise, to test delivery failures."""
+
+    outbox: list[SmsMessage] = []
+    fail_next = False
+
+    def send(self, message: SmsMessage) -> None:
+        if MemorySmsBackend.fail_next:
+            MemorySmsBackend.fail_next = False
+            raise DeliveryError("The in-memory gateway was told to fail.")
+        MemorySmsBackend.outbox.append(message)
+
+
+class WebhookSmsBackend:
+    """POSTs `{"to": ..., "body": ...}` as JSON to OTPSITE_SMS_WEBHOOK_URL, with a Bearer token when
+    OTPSITE_SMS_WEBHOOK_TOKEN is set. Any status other than 2xx is a delivery failure."""
+
+    def send(self, message: SmsMessage) -> None:
+        url = settings.OTPSITE_SMS_WEBHOOK_URL
+        if not url:
+            raise DeliveryError("OTPSITE_SMS_WEBHOOK_URL is not set.")
+        headers = {"Content-Type": "application/json"}
+        if settings.OTPSITE_SMS_WEBHOOK_TOKEN:
+            headers["Authorization"] = f"Bearer {settings.OTPSITE_SMS_WEBHOOK_TOKEN}"
+        request = urllib.request.Request(
+            url,
+            data=json.dumps({"to": message.to, "body": message.body}).encode(),
+            headers=headers,
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.OTPSITE_SMS_WEBHOOK_TIMEOUT) as response:
+                if not 200 <= response.status < 300:
+                    raise DeliveryError(f"The SMS gateway answered {response.status}.")
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            raise DeliveryError(f"The SMS gateway could not be reached: {error}") from error
+
+
+def sms_backend():
+    return import_string(settings.OTPSITE_SMS_BACKEND)()
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Caller-supplied texts (Capillary's `template` and `emailTemplate`); empty means our own."""
+
+    sms: str = ""
+    email_subject: str = ""
+    email_body: str = ""
+
+
+def fill(template: str, code: str) -> str:
+    return PLACEHOLDER.sub(code, template)
+
+
+def _render(kind: str, scope: str, context: dict) -> str:
+    try:
+        return render_to_string(f"credentials/{kind}/{scope.lower()}.txt", context)
+    except TemplateDoesNotExist:
+        return render_to_string(f"credentials/{kind}/default.txt", context)
+
+
+def send_sms(*, to: str, code: str, scope: str, valid_minutes: int, templates: Templates) -> None:
+    context = {"code": code, "scope": scope, "valid_minutes": valid_minutes}
+    body = fill(templates.sms, code) if templates.sms else _render("sms", scope, context).strip()
+    sms_backend().send(SmsMessage(to=to, body=body))
+
+
+def send_email(*, to: str, code: str, scope: str, valid_minutes: int, templates: Templates) -> None:
+    context = {"code": code, "scope": scope, "valid_minutes": valid_minutes}
+    if templates.email_body:
+        subject = templates.email_subject or "Validation Code"
+        text = fill(templates.email_body, code)
+        html = f"<p>{escape(text)}</p>"
+    else:
+        subject = _render("email_subject", scope, context).strip()
+        text = _render("email", scope, context)
+        try:
+            html = render_to_string(f"credentials/email/{scope.lower()}.html", context)
+        except TemplateDoesNotExist:
+            html = render_to_string("credentials/email/default.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except Exception as error:  # SMTP, socket and backend errors all mean the same to the caller
+        logger.warning("Email delivery to %s failed: %s", to, error)
+        raise DeliveryError(f"The mail server refused the message: {error}") from error

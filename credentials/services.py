@@ -1,0 +1,415 @@
+"""Issuing, sending, checking and reading back one-time codes.
+
+Every rule that counts (daily limit, cooldown, attempts, single use) is decided under a row lock: issuing
+locks the person's row, so parallel issues for one person queue up and see each other's codes; verifying
+locks the code's row, so parallel guesses are counted one by one and only one can use the code.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from credentials import codes, crypto, delivery
+from credentials.choices import IDENTIFIER_FIELDS, Channel, DeliveryStatus, IdentifierType, VerifyOutcome
+from credentials.models import IssuedCode
+from otpusers.audit import Actor, audit_record
+from otpusers.choices import Outcome
+from otpusers.ids import new_object_id
+from otpusers.models import Organization, OtpUser
+
+DAILY_WINDOW = timedelta(hours=24)
+
+
+class RecipientUnknown(Exception):
+    """No person in the organization has this identifier."""
+
+
+class IssueRefused(Exception):
+    """Issuing now would break a limit; `retry_after` is in whole seconds."""
+
+    reason = ""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"{self.reason}; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class DailyLimitReached(IssueRefused):
+    reason = "daily issue limit reached"
+
+
+class CooldownActive(IssueRefused):
+    reason = "resend cooldown active"
+
+
+class DeliveryFailed(Exception):
+    """The code was issued (and counts against the limits) but could not be sent."""
+
+    def __init__(self, issued: IssuedCode, error: str):
+        super().__init__(error)
+        self.issued = issued
+
+
+class DestinationMissing(Exception):
+    """A channel names no address and the person has none for it."""
+
+
+class ReadBackDisabled(Exception):
+    """The organization keeps codes hashed only, so none can be read back."""
+
+
+class NoValidCode(Exception):
+    """No code for this recipient and scope is valid (within the threshold)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    channel: Channel
+    address: str
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    code: IssuedCode
+    resent: bool
+
+
+def _key() -> bytes:
+    return settings.OTPSITE_HMAC_KEY.encode()
+
+
+def otp_user_find(*, organization: Organization, identifier_type: str, value: str) -> OtpUser | None:
+    field = IDENTIFIER_FIELDS[IdentifierType(identifier_type)]
+    if not value:
+        return None
+    return OtpUser.objects.filter(organization=organization, **{f"{field}__iexact": value}).first()
+
+
+def _retry_after(until) -> int:
+    return max(math.ceil((until - timezone.now()).total_seconds()), 1)
+
+
+def _refusal(person: OtpUser, scope: str, now) -> IssueRefused | None:
+    organization = person.organization
+    window = IssuedCode.objects.filter(otp_user=person, created_at__gt=now - DAILY_WINDOW)
+    sent = window.aggregate(total=Sum("send_count"))["total"] or 0
+    if sent >= organization.daily_issue_limit:
+        oldest = window.order_by("created_at").values_list("created_at", flat=True).first()
+        return DailyLimitReached(_retry_after(oldest + DAILY_WINDOW))
+    cooldown = timedelta(seconds=organization.resend_cooldown_seconds)
+    last_sent = (
+        IssuedCode.objects.filter(otp_user=person, scope=scope)
+        .order_by("-last_sent_at")
+        .values_list("last_sent_at", flat=True)
+        .first()
+    )
+    if cooldown and last_sent and last_sent > now - cooldown:
+        return CooldownActive(_retry_after(last_sent + cooldown))
+    return None
+
+
+def _new_code(*, person: OtpUser, identifier_type: str, identifier_value: str, scope: str, now, **extra):
+    organization = person.organization
+    plaintext = codes.generate_code(organization.code_length, organization.code_alphabet)
+    public_id = new_object_id()
+    issued = IssuedCode.objects.create(
+        organization=organization,
+        otp_user=person,
+        public_id=public_id,
+        identifier_type=identifier_type,
+        identifier_value=identifier_value,
+        scope=scope,
+        code_digest=codes.code_digest(key=_key(), salt=public_id, code=plaintext),
+        code_sealed=crypto.seal(plaintext, associated_data=public_id)
+        if organization.code_read_back_allowed
+        else "",
+        valid_until=now + timedelta(seconds=organization.code_validity_seconds),
+        max_attempts=organization.code_max_attempts,
+        last_sent_at=now,
+        created_at=now,
+        **extra,
+    )
+    return issued, plaintext
+
+
+def code_issue(
+    *,
+    organization: Organization,
+    identifier_type: str,
+    identifier_value: str,
+    scope: str,
+    destinations: list[Destination],
+    actor: Actor,
+    source: str = "",
+    account_id: str = "",
+    templates: delivery.Templates | None = None,
+    resend_outstanding: bool = False,
+) -> IssueResult:
+    """Issues a code to the person with this identifier and sends it to each destination.
+
+    A new code supersedes the person's outstanding code for the scope. With `resend_outstanding` (the
+    Capillary case) a still valid code is sent again instead, when the organization keeps codes readable.
+    Raises RecipientUnknown, DailyLimitReached, CooldownActive, or DeliveryFailed (after recording the
+    failure on the code, which still counts against the limits)."""
+    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
+    detail = {
+        "scope": scope,
+        "identifier_type": identifier_type,
+        "channels": [d.channel for d in destinations],
+    }
+    if person is None:
+        audit_record(
+            actor=actor,
+            action="code.issue",
+            organization=organization,
+            outcome=Outcome.FAILURE,
+            reason="unknown_recipient",
+            detail=detail,
+        )
+        raise RecipientUnknown(identifier_value)
+
+    destinations = _resolve_addresses(destinations, person)
+    with transaction.atomic():
+        person = OtpUser.objects.select_for_update().select_related("organization").get(pk=person.pk)
+        now = timezone.now()
+        refusal = _refusal(person, scope, now)
+        issued, plaintext, resent = None, "", False
+        if refusal is None:
+            outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
+            current = outstanding.order_by("-created_at").first() if resend_outstanding else None
+            if current is not None and current.code_sealed:
+                plaintext = crypto.unseal(current.code_sealed, associated_data=current.public_id)
+                current.send_count += 1
+                current.last_sent_at = now
+                current.save(update_fields=["send_count", "last_sent_at"])
+                issued, resent = current, True
+            else:
+                outstanding.update(superseded_at=now)
+                issued, plaintext = _new_code(
+                    person=person,
+                    identifier_type=identifier_type,
+                    identifier_value=identifier_value,
+                    scope=scope,
+                    now=now,
+                    source=source,
+                    account_id=account_id,
+                    channels=[destination.channel for destination in destinations],
+                )
+            audit_record(
+                actor=actor,
+                action="code.resend" if resent else "code.issue",
+                organization=organization,
+                target=issued,
+                detail=detail,
+            )
+    if refusal is not None:
+        audit_record(
+            actor=actor,
+            action="code.issue",
+            organization=organization,
+            target=person,
+            outcome=Outcome.FAILURE,
+            reason=refusal.reason,
+            detail={**detail, "retry_after": refusal.retry_after},
+        )
+        raise refusal
+
+    _deliver(issued, plaintext, destinations, templates or delivery.Templates(), actor)
+    return IssueResult(code=issued, resent=resent)
+
+
+def _resolve_addresses(destinations: list[Destination], person: OtpUser) -> list[Destination]:
+    resolved = []
+    for destination in destinations:
+        own = person.mobile if destination.channel == Channel.SMS else person.email
+        address = destination.address or own
+        if not address:
+            raise DestinationMissing(f"no {destination.channel} address given, and the person has none")
+        resolved.append(Destination(destination.channel, address))
+    return resolved
+
+
+def _deliver(issued: IssuedCode, plaintext: str, destinations, templates, actor: Actor) -> None:
+    valid_minutes = max(round((issued.valid_until - timezone.now()).total_seconds() / 60), 1)
+    try:
+        for destination in destinations:
+            send = delivery.send_sms if destination.channel == Channel.SMS else delivery.send_email
+            send(
+                to=destination.address,
+                code=plaintext,
+                scope=issued.scope,
+                valid_minutes=valid_minutes,
+                templates=templates,
+            )
+    except delivery.DeliveryError as error:
+        IssuedCode.objects.filter(pk=issued.pk).update(
+            delivery_status=DeliveryStatus.FAILED, delivery_error=str(error)[:500]
+        )
+        audit_record(
+            actor=actor,
+            action="code.deliver",
+            organization=issued.organization,
+            target=issued,
+            outcome=Outcome.FAILURE,
+            reason="delivery_failed",
+            detail={"error": str(error)[:500]},
+        )
+        raise DeliveryFailed(issued, str(error)) from error
+    IssuedCode.objects.filter(pk=issued.pk).update(delivery_status=DeliveryStatus.SENT, delivery_error="")
+    issued.delivery_status = DeliveryStatus.SENT
+
+
+def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
+    """The outcome of checking `candidate` against the locked row; changes the row, does not save it."""
+    if issued is None:
+        return VerifyOutcome.NO_CODE
+    matches = codes.digest_matches(
+        key=_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest
+    )
+    if issued.revoked_at:
+        return VerifyOutcome.REVOKED
+    if issued.consumed_at:
+        return VerifyOutcome.USED
+    if issued.locked_at or issued.attempts >= issued.max_attempts:
+        return VerifyOutcome.LOCKED
+    if issued.valid_until <= now:
+        return VerifyOutcome.EXPIRED
+    if matches:
+        issued.consumed_at = now
+        return VerifyOutcome.SUCCESS
+    issued.attempts += 1
+    if issued.attempts >= issued.max_attempts:
+        issued.locked_at = now
+    return VerifyOutcome.WRONG
+
+
+def code_verify(
+    *,
+    organization: Organization,
+    identifier_type: str,
+    identifier_value: str,
+    scope: str,
+    code: str,
+    actor: Actor,
+) -> VerifyOutcome:
+    """Checks a code against the person's latest code for the scope, in one transaction under its row lock.
+
+    A wrong guess counts one attempt and locks the code at the organization's maximum; a right one uses
+    the code. Callers answer every outcome but SUCCESS alike; the precise one goes to the audit log."""
+    candidate = codes.normalize_code(code)
+    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
+    with transaction.atomic():
+        now = timezone.now()
+        if person is None:
+            # The same keyed hash as a real check, so that an unknown recipient does not answer faster.
+            codes.code_digest(key=_key(), salt=new_object_id(), code=candidate)
+            issued, outcome = None, VerifyOutcome.UNKNOWN_RECIPIENT
+        else:
+            issued = (
+                IssuedCode.objects.select_for_update()
+                .filter(otp_user=person, scope=scope, superseded_at__isnull=True)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            outcome = _judge(issued, candidate, now)
+            if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG):
+                issued.save(update_fields=["consumed_at", "attempts", "locked_at"])
+        audit_record(
+            actor=actor,
+            action="code.verify",
+            organization=organization,
+            target=issued or person,
+            outcome=Outcome.SUCCESS if outcome == VerifyOutcome.SUCCESS else Outcome.FAILURE,
+            reason=outcome.value,
+            detail={
+                "scope": scope,
+                "identifier_type": identifier_type,
+                "attempts": issued.attempts if issued else None,
+            },
+        )
+    return outcome
+
+
+def code_read_back(
+    *,
+    organization: Organization,
+    identifier_type: str,
+    identifier_value: str,
+    scope: str,
+    threshold_seconds: int | None,
+    actor: Actor,
+    source: str = "",
+    account_id: str = "",
+) -> tuple[IssuedCode, str]:
+    """The most recent valid code for the recipient and scope, issued within `threshold_seconds` (any age
+    when None), with its plaintext. Every call is audited, refused or not."""
+    detail = {"scope": scope, "identifier_type": identifier_type, "threshold": threshold_seconds}
+    if source:
+        detail.update(source=source, account_id=account_id)
+
+    def refuse(reason: str, error: Exception, target=None):
+        audit_record(
+            actor=actor,
+            action="code.read_back",
+            organization=organization,
+            target=target,
+            outcome=Outcome.FAILURE,
+            reason=reason,
+            detail=detail,
+        )
+        raise error
+
+    if not organization.code_read_back_allowed:
+        refuse("read_back_disabled", ReadBackDisabled())
+    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
+    if person is None:
+        refuse(VerifyOutcome.UNKNOWN_RECIPIENT.value, NoValidCode())
+    now = timezone.now()
+    candidates = (
+        IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope).exclude(code_sealed="")
+    )
+    if threshold_seconds is not None:
+        candidates = candidates.filter(created_at__gte=now - timedelta(seconds=threshold_seconds))
+    issued = candidates.order_by("-created_at", "-id").first()
+    if issued is None:
+        refuse("no_valid_code", NoValidCode(), target=person)
+    plaintext = crypto.unseal(issued.code_sealed, associated_data=issued.public_id)
+    audit_record(
+        actor=actor, action="code.read_back", organization=organization, target=issued, detail=detail
+    )
+    return issued, plaintext
+
+
+@transaction.atomic
+def code_revoke(*, issued: IssuedCode, actor: Actor) -> bool:
+    """Revokes an outstanding code; False when it was no longer outstanding."""
+    revoked = IssuedCode.objects.outstanding().filter(pk=issued.pk).update(revoked_at=timezone.now())
+    if revoked:
+        audit_record(actor=actor, action="code.revoke", organization=issued.organization, target=issued)
+    return bool(revoked)
+
+
+def codes_reseal(*, batch_size: int = 500) -> int:
+    """Re-encrypts every readable code sealed under a key other than the current one; returns how many."""
+    current = crypto.current_key_id()
+    resealed = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                IssuedCode.objects.select_for_update(skip_locked=True)
+                .exclude(code_sealed="")
+                .exclude(code_sealed__startswith=f"{current}:")
+                .order_by("id")[:batch_size]
+            )
+            for issued in batch:
+                plaintext = crypto.unseal(issued.code_sealed, associated_data=issued.public_id)
+                issued.code_sealed = crypto.seal(plaintext, associated_data=issued.public_id)
+                issued.save(update_fields=["code_sealed"])
+        resealed += len(batch)
+        if len(batch) < batch_size:
+            return resealed

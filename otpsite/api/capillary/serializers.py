@@ -1,0 +1,128 @@
+from rest_framework import serializers
+
+from credentials.choices import IdentifierType, Scope
+from otpsite.api.fields import StrictCharField
+from otpsite.api.serializers import StrictInputSerializer
+
+# Capillary's actions (its scopes); STORE_LOGIN is otpsite's own and not offered here.
+CAPILLARY_SCOPES = [scope.value for scope in Scope if scope != Scope.STORE_LOGIN]
+IDENTIFIER_NAMES = ["mobile", "email", "external_id", "wechat"]
+SOURCES = [
+    "INSTORE",
+    "FACEBOOK",
+    "WEB_ENGAGE",
+    "WECHAT",
+    "MARTJACK",
+    "TMALL",
+    "TAOBAO",
+    "JD",
+    "ECOMMERCE",
+    "WEBSITE",
+    "LINE",
+    "MOBILE_APP",
+    "ALL",
+    "OTHERS",
+]
+ENTITY_TYPES = {"MOBILE": IdentifierType.MOBILE, "EMAIL": IdentifierType.EMAIL}
+# Channels otpsite sends on; Capillary's voice (MOBILE, PHONE), WHATSAPP and ZALO are refused with 603.
+CHANNEL_TYPES = ["SMS", "EMAIL", "BOTH"]
+MAX_THRESHOLD_SECONDS = 86_400
+
+
+class UpperChoiceField(serializers.ChoiceField):
+    """A choice matched case-insensitively (Capillary samples send "email" as well as "EMAIL")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data.upper())
+
+
+class GetOtpQuerySerializer(serializers.Serializer):
+    identifierName = serializers.ChoiceField(choices=IDENTIFIER_NAMES)
+    identifierValue = serializers.CharField(max_length=256)
+    source = UpperChoiceField(choices=SOURCES)
+    accountId = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    threshold = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_THRESHOLD_SECONDS,
+        required=False,
+        help_text="Only codes issued within this many seconds; any still valid code when absent.",
+    )
+    scope = serializers.ChoiceField(choices=CAPILLARY_SCOPES)
+
+
+class GetOtpResponseSerializer(serializers.Serializer):
+    orgId = serializers.IntegerField(help_text="The organization's integer id.")
+    userId = serializers.IntegerField(help_text="The person's integer id.")
+    code = serializers.CharField(help_text="The most recently issued code that is still valid.")
+    validUpto = serializers.DateTimeField(
+        help_text="ISO-8601 with a UTC offset, e.g. 2026-08-07T16:14:20+00:00."
+    )
+    warnings = serializers.ListField(child=serializers.DictField(), default=list)
+
+
+class ChannelSerializer(StrictInputSerializer):
+    type = UpperChoiceField(
+        choices=CHANNEL_TYPES, help_text="SMS, EMAIL, or BOTH (the person's mobile and email)."
+    )
+    value = StrictCharField(
+        max_length=256,
+        required=False,
+        allow_blank=True,
+        help_text="Where to send it; the person's own mobile or email when empty.",
+    )
+
+
+class EmailTemplateSerializer(StrictInputSerializer):
+    subject = StrictCharField(max_length=200, required=False, allow_blank=True)
+    body = StrictCharField(max_length=5000, help_text="Text with {{ validation_code }} where the code goes.")
+
+
+class EntitySerializer(StrictInputSerializer):
+    entityType = UpperChoiceField(choices=list(ENTITY_TYPES), help_text="MOBILE or EMAIL, any case.")
+    entityValue = StrictCharField(max_length=256, help_text="The person's registered mobile or email.")
+    action = serializers.ChoiceField(choices=CAPILLARY_SCOPES, help_text="The purpose (scope) of the code.")
+
+
+class GenerateOtpSerializer(EntitySerializer):
+    template = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, help_text="SMS text with {{ validation_code }}."
+    )
+    emailTemplate = EmailTemplateSerializer(required=False)
+    channels = ChannelSerializer(many=True, allow_empty=False, max_length=4)
+    whatsappTemplateName = StrictCharField(max_length=200, required=False, allow_blank=True)
+    zaloTemplateIdentifier = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+    def validate_template(self, value: str) -> str:
+        if value and "{{" not in value:
+            raise serializers.ValidationError("The template must contain {{ validation_code }}.")
+        return value
+
+
+class GenerateOtpResponseSerializer(serializers.Serializer):
+    createdId = serializers.IntegerField(
+        help_text="The issued code's id; 1 when a still valid code was sent again (Capillary's convention)."
+    )
+    warnings = serializers.ListField(child=serializers.DictField(), default=list)
+
+
+class ValidateOtpSerializer(EntitySerializer):
+    code = StrictCharField(max_length=64, help_text="The code the person typed.")
+
+
+class ValidateOtpResponseSerializer(serializers.Serializer):
+    entity = serializers.BooleanField(
+        help_text="True when the code was right; false for every kind of failure alike."
+    )
+    warnings = serializers.ListField(child=serializers.DictField(), default=list)
+
+
+class CapillaryErrorItemSerializer(serializers.Serializer):
+    status = serializers.BooleanField(default=False)
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class CapillaryErrorSerializer(serializers.Serializer):
+    errors = CapillaryErrorItemSerializer(many=True)

@@ -1,0 +1,257 @@
+import pytest
+from django.core import mail
+
+from credentials import crypto, services
+from credentials.choices import Channel, DeliveryStatus, IdentifierType, Scope, VerifyOutcome
+from credentials.delivery import MemorySmsBackend, Templates
+from credentials.models import IssuedCode
+from otpusers.models import AuditEvent
+from tests.credentials.helpers import ACTOR, issue, last_email_code, last_sms_code, person_in, verify
+
+pytestmark = pytest.mark.django_db
+
+
+class TestIssue:
+    def test_sends_a_code_that_is_stored_only_as_a_digest(self, sms_outbox):
+        person = person_in()
+        result = issue(person)
+        code = last_sms_code()
+        assert sms_outbox[-1].to == person.mobile
+        assert len(code) == 6 and code.isdigit()
+        stored = IssuedCode.objects.get(pk=result.code.pk)
+        assert stored.code_sealed == "" and code not in stored.code_digest
+        assert stored.delivery_status == DeliveryStatus.SENT
+        assert stored.max_attempts == 5 and stored.channels == ["SMS"]
+        event = AuditEvent.objects.get(action="code.issue", object_id=stored.public_id)
+        assert event.outcome == "success"
+
+    def test_email_uses_the_scope_template_with_text_and_html(self):
+        person = person_in()
+        services.code_issue(
+            organization=person.organization,
+            identifier_type=IdentifierType.EMAIL,
+            identifier_value=person.email.upper(),
+            scope=Scope.STORE_LOGIN,
+            destinations=[services.Destination(Channel.EMAIL, "")],
+            actor=ACTOR,
+        )
+        message = mail.outbox[-1]
+        assert message.to == [person.email] and message.subject == "Your sign-in code"
+        code = last_email_code()
+        assert code in message.alternatives[0].content and "download the app" in message.body
+
+    def test_caller_templates_are_filled_by_substitution_only(self, sms_outbox):
+        person = person_in()
+        issue(person, templates=Templates(sms="Code {{validation_code}} {% now 'Y' %} {{ settings }}"))
+        body = sms_outbox[-1].body
+        assert body.startswith("Code ") and "{% now 'Y' %} {{ settings }}" in body
+
+    def test_a_new_code_supersedes_the_outstanding_one(self, clock):
+        person = person_in(resend_cooldown_seconds=0)
+        first = issue(person).code
+        first_code = last_sms_code()
+        second = issue(person).code
+        second_code = last_sms_code()
+        first.refresh_from_db()
+        assert first.superseded_at is not None and second.pk != first.pk
+        # The check is against the newest code only; the old one is a wrong guess (unless both are equal).
+        expected = VerifyOutcome.SUCCESS if first_code == second_code else VerifyOutcome.WRONG
+        assert verify(person, first_code) == expected
+
+    def test_the_capillary_case_resends_a_still_valid_code(self, sms_outbox):
+        person = person_in(resend_cooldown_seconds=0, code_read_back_allowed=True)
+        first = issue(person, resend_outstanding=True)
+        first_code = last_sms_code()
+        again = issue(person, resend_outstanding=True)
+        assert again.resent and again.code.pk == first.code.pk
+        assert last_sms_code() == first_code
+        assert IssuedCode.objects.get(pk=first.code.pk).send_count == 2
+
+    def test_without_read_back_a_resend_request_issues_a_new_code(self):
+        person = person_in(resend_cooldown_seconds=0)
+        first = issue(person, resend_outstanding=True)
+        again = issue(person, resend_outstanding=True)
+        assert not again.resent and again.code.pk != first.code.pk
+
+    def test_cooldown_per_scope(self, clock):
+        person = person_in(resend_cooldown_seconds=30)
+        issue(person)
+        with pytest.raises(services.CooldownActive) as refused:
+            issue(person)
+        assert refused.value.retry_after == 30
+        issue(person, scope=Scope.POINTS)  # another scope is not held back
+        clock.advance(seconds=30)
+        issue(person)
+        assert AuditEvent.objects.filter(action="code.issue", reason="resend cooldown active").count() == 1
+
+    def test_the_daily_limit_is_a_rolling_24_hours(self, clock):
+        person = person_in(daily_issue_limit=3, resend_cooldown_seconds=0)
+        for _ in range(3):
+            issue(person)
+            clock.advance(hours=1)
+        with pytest.raises(services.DailyLimitReached) as refused:
+            issue(person)
+        assert refused.value.retry_after == 21 * 3600
+        clock.advance(hours=21)
+        issue(person)
+
+    def test_resends_count_against_the_daily_limit(self):
+        person = person_in(daily_issue_limit=2, resend_cooldown_seconds=0, code_read_back_allowed=True)
+        issue(person, resend_outstanding=True)
+        issue(person, resend_outstanding=True)
+        with pytest.raises(services.DailyLimitReached):
+            issue(person, resend_outstanding=True)
+
+    def test_an_unknown_recipient_is_refused_and_audited(self):
+        person = person_in()
+        with pytest.raises(services.RecipientUnknown):
+            services.code_issue(
+                organization=person.organization,
+                identifier_type=IdentifierType.MOBILE,
+                identifier_value="+10000000000",
+                scope=Scope.GENERIC,
+                destinations=[services.Destination(Channel.SMS, "+10000000000")],
+                actor=ACTOR,
+            )
+        assert AuditEvent.objects.get(action="code.issue").reason == "unknown_recipient"
+        assert not IssuedCode.objects.exists()
+
+    def test_a_person_without_an_address_for_the_channel(self):
+        person = person_in()
+        person.email = ""
+        person.save()
+        with pytest.raises(services.DestinationMissing):
+            issue(person, channel=Channel.EMAIL)
+
+    def test_a_delivery_failure_is_recorded_and_still_counts(self):
+        person = person_in(daily_issue_limit=1)
+        MemorySmsBackend.fail_next = True
+        with pytest.raises(services.DeliveryFailed) as failed:
+            issue(person)
+        stored = IssuedCode.objects.get(pk=failed.value.issued.pk)
+        assert stored.delivery_status == DeliveryStatus.FAILED and "told to fail" in stored.delivery_error
+        assert AuditEvent.objects.filter(action="code.deliver", reason="delivery_failed").exists()
+        with pytest.raises(services.DailyLimitReached):
+            issue(person)
+
+
+class TestVerify:
+    def test_the_right_code_works_once(self):
+        person = person_in()
+        issue(person)
+        code = last_sms_code()
+        assert verify(person, f" {code[:3]}-{code[3:]} ") == VerifyOutcome.SUCCESS
+        assert verify(person, code) == VerifyOutcome.USED
+
+    def test_wrong_guesses_lock_the_code_at_the_maximum(self):
+        person = person_in(code_max_attempts=3)
+        issue(person)
+        code = last_sms_code()
+        wrong = "000000" if code != "000000" else "111111"
+        assert [verify(person, wrong) for _ in range(4)] == [VerifyOutcome.WRONG] * 3 + [VerifyOutcome.LOCKED]
+        assert verify(person, code) == VerifyOutcome.LOCKED
+        stored = IssuedCode.objects.get(otp_user=person)
+        assert stored.attempts == 3 and stored.locked_at is not None
+
+    def test_an_expired_code_fails(self, clock):
+        person = person_in(code_validity_seconds=60)
+        issue(person)
+        code = last_sms_code()
+        clock.advance(seconds=60)
+        assert verify(person, code) == VerifyOutcome.EXPIRED
+
+    def test_a_superseded_code_no_longer_works(self):
+        person = person_in(resend_cooldown_seconds=0)
+        issue(person)
+        old = last_sms_code()
+        issue(person)
+        new = last_sms_code()
+        if old != new:
+            assert verify(person, old) == VerifyOutcome.WRONG
+        assert verify(person, new) == VerifyOutcome.SUCCESS
+
+    def test_codes_are_per_scope(self):
+        person = person_in()
+        issue(person, scope=Scope.POINTS)
+        assert verify(person, last_sms_code(), scope=Scope.COUPON) == VerifyOutcome.NO_CODE
+
+    def test_every_outcome_is_audited_with_its_reason(self):
+        person = person_in()
+        issue(person)
+        verify(person, "not-it")
+        services.code_verify(
+            organization=person.organization,
+            identifier_type=IdentifierType.MOBILE,
+            identifier_value="+1999",
+            scope=Scope.GENERIC,
+            code="123456",
+            actor=ACTOR,
+        )
+        reasons = list(AuditEvent.objects.filter(action="code.verify").values_list("reason", flat=True))
+        assert sorted(reasons) == ["unknown_recipient", "wrong"]
+
+
+class TestReadBack:
+    def test_the_most_recent_valid_code_within_the_threshold(self, clock):
+        person = person_in(code_read_back_allowed=True, resend_cooldown_seconds=0)
+        issue(person, scope=Scope.POINTS)
+        clock.advance(seconds=50)
+        issue(person, scope=Scope.POINTS)
+        latest = last_sms_code()
+        issued, code = services.code_read_back(
+            organization=person.organization,
+            identifier_type=IdentifierType.MOBILE,
+            identifier_value=person.mobile,
+            scope=Scope.POINTS,
+            threshold_seconds=60,
+            actor=ACTOR,
+        )
+        assert code == latest
+        clock.advance(seconds=61)
+        with pytest.raises(services.NoValidCode):
+            services.code_read_back(
+                organization=person.organization,
+                identifier_type=IdentifierType.MOBILE,
+                identifier_value=person.mobile,
+                scope=Scope.POINTS,
+                threshold_seconds=60,
+                actor=ACTOR,
+            )
+        events = AuditEvent.objects.filter(action="code.read_back")
+        assert sorted(events.values_list("outcome", flat=True)) == ["failure", "success"]
+
+    def test_refused_when_the_organization_keeps_codes_hashed(self):
+        person = person_in(code_read_back_allowed=False)
+        issue(person)
+        with pytest.raises(services.ReadBackDisabled):
+            services.code_read_back(
+                organization=person.organization,
+                identifier_type=IdentifierType.MOBILE,
+                identifier_value=person.mobile,
+                scope=Scope.GENERIC,
+                threshold_seconds=None,
+                actor=ACTOR,
+            )
+        assert AuditEvent.objects.get(action="code.read_back").reason == "read_back_disabled"
+
+    def test_read_back_does_not_use_the_code(self):
+        person = person_in(code_read_back_allowed=True)
+        issue(person)
+        issued, code = services.code_read_back(
+            organization=person.organization,
+            identifier_type=IdentifierType.MOBILE,
+            identifier_value=person.mobile,
+            scope=Scope.GENERIC,
+            threshold_seconds=None,
+            actor=ACTOR,
+        )
+        assert crypto.key_id_of(issued.code_sealed) == crypto.current_key_id()
+        assert verify(person, code) == VerifyOutcome.SUCCESS
+
+
+def test_revoke_only_touches_outstanding_codes():
+    person = person_in()
+    issued = issue(person).code
+    assert services.code_revoke(issued=issued, actor=ACTOR) is True
+    assert services.code_revoke(issued=issued, actor=ACTOR) is False
+    assert verify(person, last_sms_code()) == VerifyOutcome.REVOKED
