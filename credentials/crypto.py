@@ -32,9 +32,7 @@ def _parse_keys(raw: tuple[str, ...]) -> tuple[str, dict[str, AESGCM]]:
         except ValueError:
             key = b""
         if not key_id or len(key) != 32:
-            raise ImproperlyConfigured(
-                "Each OTPSITE_ENCRYPTION_KEYS entry must be '<id>:<base64 of 32 random bytes>'."
-            )
+            raise ImproperlyConfigured("Each OTPSITE_ENCRYPTION_KEYS entry must be '<id>:<base64 of 32 random bytes>'.")
         keys[key_id] = AESGCM(key)
     if not keys:
         raise ImproperlyConfigured("OTPSITE_ENCRYPTION_KEYS must name at least one key.")

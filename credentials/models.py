@@ -44,18 +44,12 @@ class IssuedCode(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    otp_user = models.ForeignKey(
-        OtpUser, on_delete=models.CASCADE, related_name="issued_codes", verbose_name="person"
-    )
+    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="issued_codes", verbose_name="person")
     public_id = models.CharField(max_length=24, unique=True, default=new_object_id, editable=False)
     identifier_type = models.CharField(max_length=16, choices=choices.IdentifierType.choices)
-    identifier_value = models.CharField(
-        max_length=256, help_text="The identifier the code was requested for."
-    )
+    identifier_value = models.CharField(max_length=256, help_text="The identifier the code was requested for.")
     scope = models.CharField(max_length=32, choices=choices.Scope.choices)
-    source = models.CharField(
-        max_length=32, blank=True, help_text="Capillary source, e.g. INSTORE or WECHAT."
-    )
+    source = models.CharField(max_length=32, blank=True, help_text="Capillary source, e.g. INSTORE or WECHAT.")
     account_id = models.CharField(max_length=100, blank=True, help_text="Account of a multi-account source.")
     channels = models.JSONField(default=list, blank=True, help_text="Channels the code was sent on.")
     code_digest = models.CharField(max_length=64, editable=False)
@@ -72,9 +66,7 @@ class IssuedCode(models.Model):
     superseded_at = models.DateTimeField(null=True, blank=True)
     locked_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    send_count = models.PositiveSmallIntegerField(
-        default=1, help_text="Times the code was sent (re-sends too)."
-    )
+    send_count = models.PositiveSmallIntegerField(default=1, help_text="Times the code was sent (re-sends too).")
     last_sent_at = models.DateTimeField(default=timezone.now)
     delivery_status = models.CharField(
         max_length=16, choices=choices.DeliveryStatus.choices, default=choices.DeliveryStatus.PENDING

@@ -125,9 +125,7 @@ def _new_code(*, person: OtpUser, identifier_type: str, identifier_value: str, s
         identifier_value=identifier_value,
         scope=scope,
         code_digest=codes.code_digest(key=_key(), salt=public_id, code=plaintext),
-        code_sealed=crypto.seal(plaintext, associated_data=public_id)
-        if organization.code_read_back_allowed
-        else "",
+        code_sealed=crypto.seal(plaintext, associated_data=public_id) if organization.code_read_back_allowed else "",
         valid_until=now + timedelta(seconds=organization.code_validity_seconds),
         max_attempts=organization.code_max_attempts,
         last_sent_at=now,
@@ -268,9 +266,7 @@ def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     """The outcome of checking `candidate` against the locked row; changes the row, does not save it."""
     if issued is None:
         return VerifyOutcome.NO_CODE
-    matches = codes.digest_matches(
-        key=_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest
-    )
+    matches = codes.digest_matches(key=_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest)
     if issued.revoked_at:
         return VerifyOutcome.REVOKED
     if issued.consumed_at:
@@ -370,18 +366,14 @@ def code_read_back(
     if person is None:
         refuse(VerifyOutcome.UNKNOWN_RECIPIENT.value, NoValidCode())
     now = timezone.now()
-    candidates = (
-        IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope).exclude(code_sealed="")
-    )
+    candidates = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope).exclude(code_sealed="")
     if threshold_seconds is not None:
         candidates = candidates.filter(created_at__gte=now - timedelta(seconds=threshold_seconds))
     issued = candidates.order_by("-created_at", "-id").first()
     if issued is None:
         refuse("no_valid_code", NoValidCode(), target=person)
     plaintext = crypto.unseal(issued.code_sealed, associated_data=issued.public_id)
-    audit_record(
-        actor=actor, action="code.read_back", organization=organization, target=issued, detail=detail
-    )
+    audit_record(actor=actor, action="code.read_back", organization=organization, target=issued, detail=detail)
     return issued, plaintext
 
 

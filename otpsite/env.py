@@ -59,7 +59,5 @@ def env_secret(name: str, default: str = "") -> str:
         try:
             return Path(file_name).read_text().strip()
         except OSError as error:
-            raise ImproperlyConfigured(
-                f"{name}_FILE names {file_name!r}, which cannot be read: {error}"
-            ) from None
+            raise ImproperlyConfigured(f"{name}_FILE names {file_name!r}, which cannot be read: {error}") from None
     return os.environ.get(name, default)

@@ -26,9 +26,7 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEVELOPMENT_SECRET_KEY or len
 # Keys for codes and card grids. Development gets fixed, public keys; production must bring its own.
 _DEVELOPMENT_ENCRYPTION_KEY = "dev:ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk"
 _DEVELOPMENT_HMAC_KEY = "development-hmac-key-not-for-production"
-OTPSITE_ENCRYPTION_KEYS = env_list("OTPSITE_ENCRYPTION_KEYS") or (
-    [_DEVELOPMENT_ENCRYPTION_KEY] if DEBUG else []
-)
+OTPSITE_ENCRYPTION_KEYS = env_list("OTPSITE_ENCRYPTION_KEYS") or ([_DEVELOPMENT_ENCRYPTION_KEY] if DEBUG else [])
 OTPSITE_HMAC_KEY = env_secret("OTPSITE_HMAC_KEY") or (_DEVELOPMENT_HMAC_KEY if DEBUG else "")
 if not DEBUG and (not OTPSITE_ENCRYPTION_KEYS or _DEVELOPMENT_ENCRYPTION_KEY in OTPSITE_ENCRYPTION_KEYS):
     raise ImproperlyConfigured(
@@ -37,9 +35,7 @@ if not DEBUG and (not OTPSITE_ENCRYPTION_KEYS or _DEVELOPMENT_ENCRYPTION_KEY in 
         "print('k1:' + base64.urlsafe_b64encode(os.urandom(32)).decode())\")."
     )
 if not DEBUG and (len(OTPSITE_HMAC_KEY) < 32 or OTPSITE_HMAC_KEY == _DEVELOPMENT_HMAC_KEY):
-    raise ImproperlyConfigured(
-        "OTPSITE_HMAC_KEY must hold at least 32 random characters when DJANGO_DEBUG is off."
-    )
+    raise ImproperlyConfigured("OTPSITE_HMAC_KEY must hold at least 32 random characters when DJANGO_DEBUG is off.")
 
 # SMS delivery: a dotted path to a backend class (console, webhook, memory; see credentials/delivery.py).
 OTPSITE_SMS_BACKEND = env_str("OTPSITE_SMS_BACKEND", "credentials.delivery.ConsoleSmsBackend")
@@ -132,9 +128,7 @@ STORAGES = {
 
 EMAIL_BACKEND = env_str(
     "DJANGO_EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1, maximum=65535)

@@ -244,9 +244,7 @@ class DownloadsLeftFilter(admin.SimpleListFilter):
         if self.value() == "left":
             return queryset.filter(allowed_downloads_num__gt=F("downloads_used"))
         if self.value() == "none":
-            return queryset.filter(
-                allowed_downloads_num__gte=0, allowed_downloads_num__lte=F("downloads_used")
-            )
+            return queryset.filter(allowed_downloads_num__gte=0, allowed_downloads_num__lte=F("downloads_used"))
         return queryset
 
 
@@ -335,9 +333,7 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "active":
-            return queryset.filter(
-                Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True
-            )
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
         if self.value() == "revoked":

@@ -14,9 +14,7 @@ UNLIMITED_DOWNLOADS = -1
 
 
 def public_id_field(help_text: str) -> models.CharField:
-    return models.CharField(
-        max_length=24, unique=True, default=new_object_id, editable=False, help_text=help_text
-    )
+    return models.CharField(max_length=24, unique=True, default=new_object_id, editable=False, help_text=help_text)
 
 
 def public_id_constraint(model_rule: str = "public_id_hex") -> models.CheckConstraint:
@@ -59,9 +57,7 @@ class Organization(TimestampedModel):
     )
 
     # One-time code settings (defaults: Twilio's validity and attempts, Capillary's daily limit).
-    code_length = models.PositiveSmallIntegerField(
-        default=6, help_text="Characters in an issued code, 4 to 12."
-    )
+    code_length = models.PositiveSmallIntegerField(default=6, help_text="Characters in an issued code, 4 to 12.")
     code_alphabet = models.CharField(
         max_length=16, choices=choices.CodeAlphabet.choices, default=choices.CodeAlphabet.DIGITS
     )
@@ -155,9 +151,7 @@ class PublishedApplication(TimestampedModel):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="published_applications")
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, help_text="Used in the store page's address.")
-    visibility = models.CharField(
-        max_length=16, choices=choices.Visibility.choices, default=choices.Visibility.ACTIVE
-    )
+    visibility = models.CharField(max_length=16, choices=choices.Visibility.choices, default=choices.Visibility.ACTIVE)
     application_public_id = models.CharField(
         max_length=24,
         default=new_object_id,
@@ -166,9 +160,7 @@ class PublishedApplication(TimestampedModel):
         help_text="Applivery applicationId: the app whose builds this publication offers; every "
         "publication of the same app shares it.",
     )
-    build_file = models.FileField(
-        upload_to="builds/%Y/%m/", blank=True, help_text="The current build people download."
-    )
+    build_file = models.FileField(upload_to="builds/%Y/%m/", blank=True, help_text="The current build people download.")
     public_id = public_id_field("Applivery publishedApplicationId (24 hex characters).")
 
     class Meta:
@@ -240,12 +232,8 @@ class OtpUser(TimestampedModel):
 class AppAccess(TimestampedModel):
     """A person's access to one published application: what Applivery's API calls an "OTP user"."""
 
-    published_application = models.ForeignKey(
-        PublishedApplication, on_delete=models.CASCADE, related_name="accesses"
-    )
-    otp_user = models.ForeignKey(
-        OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person"
-    )
+    published_application = models.ForeignKey(PublishedApplication, on_delete=models.CASCADE, related_name="accesses")
+    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person")
     public_id = public_id_field("Applivery otpUserId (24 hex characters).")
     allowed_downloads_num = models.BigIntegerField(
         verbose_name="allowed downloads",
@@ -331,9 +319,7 @@ class ApiKey(TimestampedModel):
 class AuditEvent(models.Model):
     """One thing that happened: a state change, a failed check or a read-back, with its precise reason."""
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    organization = models.ForeignKey(Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     actor_type = models.CharField(max_length=16, choices=choices.ActorType.choices)
     api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     user = models.ForeignKey(
@@ -343,9 +329,7 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64, help_text="What happened, e.g. app_access.update.")
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
-    outcome = models.CharField(
-        max_length=16, choices=choices.Outcome.choices, default=choices.Outcome.SUCCESS
-    )
+    outcome = models.CharField(max_length=16, choices=choices.Outcome.choices, default=choices.Outcome.SUCCESS)
     reason = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)

@@ -32,9 +32,7 @@ def _save_validated(instance, *, conflict_field: str) -> None:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        raise ValidationError(
-            {conflict_field: ["Another request has just created the same record."]}
-        ) from None
+        raise ValidationError({conflict_field: ["Another request has just created the same record."]}) from None
 
 
 @transaction.atomic
@@ -106,9 +104,7 @@ def app_access_create_for_emails(
             )
         except ValidationError as error:
             if "otp_user" in error.message_dict:
-                raise ValidationError(
-                    {"email": [f"{email} already has access to this application."]}
-                ) from None
+                raise ValidationError({"email": [f"{email} already has access to this application."]}) from None
             raise
         accesses.append(access)
     return accesses

@@ -3,12 +3,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz"
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": STRONG_KEY,
+    "DJANGO_ALLOWED_HOSTS": "otp.example.com",
+    "OTPSITE_ENCRYPTION_KEYS": "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE",
+    "OTPSITE_HMAC_KEY": "h" * 40,
+}
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "OTPSITE_"))}
     clean.pop("DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -20,20 +29,13 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    result = run_manage("check", DJANGO_DEBUG="false")
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "OTPSITE_ENCRYPTION_KEYS", "OTPSITE_HMAC_KEY"])
+def test_production_refuses_to_start_without_its_secrets(missing):
+    result = run_manage("check", **{key: value for key, value in PRODUCTION.items() if key != missing})
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert missing in result.stderr
 
 
 def test_check_deploy_is_clean_with_a_production_environment():
-    result = run_manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=STRONG_KEY,
-        DJANGO_ALLOWED_HOSTS="otp.example.com",
-    )
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -64,15 +64,11 @@ class ApiKeyMd5BasicAuthentication(BaseAuthentication):
         try:
             if len(parts) != 2:
                 raise ValueError
-            key_id, separator, md5_hex = (
-                base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
-            )
+            key_id, separator, md5_hex = base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
             if not separator:
                 raise ValueError
         except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise AuthenticationFailed(
-                "The Authorization header must be 'Basic base64(<key id>:<md5 hex>)'."
-            ) from None
+            raise AuthenticationFailed("The Authorization header must be 'Basic base64(<key id>:<md5 hex>)'.") from None
         api_key = services.api_key_authenticate(key_id=key_id, secret=md5_hex, md5_of_secret=True)
         if api_key is None:
             raise AuthenticationFailed("The API key is not valid, or it has expired or been revoked.")

@@ -68,9 +68,7 @@ def _flatten(detail) -> list[str]:
 def _field_messages(detail, wire_names: dict[str, str]) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {
-            ("body" if name in ("non_field_errors", "__all__") else wire_names.get(name, name)): _flatten(
-                value
-            )
+            ("body" if name in ("non_field_errors", "__all__") else wire_names.get(name, name)): _flatten(value)
             for name, value in detail.items()
         }
     return {"body": _flatten(detail)}

@@ -30,9 +30,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(
-    {"type": "string", "pattern": "^[a-fA-F0-9]{24}$", "example": "65f1c0ffee0ddba11ca7f00d"}
-)
+@extend_schema_field({"type": "string", "pattern": "^[a-fA-F0-9]{24}$", "example": "65f1c0ffee0ddba11ca7f00d"})
 class PublicIdField(serializers.CharField):
     """A 24-hex id: rendered as stored, and on input checked against the pattern and lower-cased."""
 

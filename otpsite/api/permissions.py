@@ -30,8 +30,5 @@ class HasApiPermission(BasePermission):
             return request.auth.grants(name)
         user = request.user
         return bool(
-            user
-            and user.is_authenticated
-            and user.is_staff
-            and user.has_perm(API_PERMISSIONS[name].django_permission)
+            user and user.is_authenticated and user.is_staff and user.has_perm(API_PERMISSIONS[name].django_permission)
         )

@@ -16,9 +16,7 @@ class ApiPermission:
 
 
 _PERMISSIONS = (
-    ApiPermission(
-        "mad.store.otpUsers.list", "otpusers.view_appaccess", "Applivery: list a store's OTP users"
-    ),
+    ApiPermission("mad.store.otpUsers.list", "otpusers.view_appaccess", "Applivery: list a store's OTP users"),
     ApiPermission("mad.store.otpUsers.get", "otpusers.view_appaccess", "Applivery: read one OTP user"),
     ApiPermission("mad.store.otpUsers.create", "otpusers.add_appaccess", "Applivery: create OTP users"),
     ApiPermission(
@@ -26,12 +24,8 @@ _PERMISSIONS = (
     ),
     ApiPermission("mad.store.otpUsers.remove", "otpusers.delete_appaccess", "Applivery: delete an OTP user"),
     # Capillary documents no permission names for its OTP endpoints; these are otpsite's.
-    ApiPermission(
-        "capillary.otp.read", "credentials.view_issuedcode", "Capillary: read back a customer's code"
-    ),
-    ApiPermission(
-        "capillary.otp.write", "credentials.add_issuedcode", "Capillary: generate and validate codes"
-    ),
+    ApiPermission("capillary.otp.read", "credentials.view_issuedcode", "Capillary: read back a customer's code"),
+    ApiPermission("capillary.otp.write", "credentials.add_issuedcode", "Capillary: generate and validate codes"),
 )
 
 API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}

@@ -42,6 +42,4 @@ def test_every_routed_viewset_has_an_error_envelope():
 def test_every_mapped_django_permission_exists():
     for permission in API_PERMISSIONS.values():
         app_label, codename = permission.django_permission.split(".")
-        assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), (
-            permission
-        )
+        assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), permission

@@ -9,8 +9,13 @@ def test_the_schema_validates_without_warnings(tmp_path):
     for path in (
         "/v1/organizations/{organizationSlug}/stores/{storeId}/otp-users",
         "/v1/organizations/{organizationSlug}/stores/{storeId}/otp-users/{otpUserId}",
+        "/v2/otp",
+        "/v2/otp/generate",
+        "/v2/otp/validate",
     ):
-        assert f"{path}:" in text
+        assert f"  {path}:" in text
+    # The Capillary error table is in the schema, each code with its HTTP status.
+    assert "`9001` No valid OTP found." in text and "`606` Unable to generate OTP at the moment" in text
 
 
 @pytest.mark.django_db

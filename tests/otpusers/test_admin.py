@@ -52,9 +52,7 @@ def test_changelist_search_add_and_change_pages_render(superuser_client, access,
 
 
 def test_the_changelist_search_finds_by_email(superuser_client, access):
-    response = superuser_client.get(
-        reverse("admin:otpusers_appaccess_changelist"), {"q": access.otp_user.email}
-    )
+    response = superuser_client.get(reverse("admin:otpusers_appaccess_changelist"), {"q": access.otp_user.email})
     assert access.otp_user.email in response.content.decode()
 
 
@@ -92,9 +90,7 @@ def test_api_key_secret_is_shown_once_and_never_again(superuser_client, access):
         reverse("admin:otpusers_apikey_changelist"),
         reverse("admin:otpusers_apikey_change", args=[api_key.pk]),
         reverse("admin:otpusers_auditevent_changelist"),
-        reverse(
-            "admin:otpusers_auditevent_change", args=[AuditEvent.objects.get(action="api_key.create").pk]
-        ),
+        reverse("admin:otpusers_auditevent_change", args=[AuditEvent.objects.get(action="api_key.create").pk]),
     ):
         body = superuser_client.get(url).content.decode()
         assert secret not in body, url
@@ -180,7 +176,5 @@ def test_the_person_page_adds_accesses_inline_through_the_service(superuser_clie
 def test_audit_events_are_read_only(superuser_client, access):
     event = AuditEvent.objects.create(actor_type="system", action="test.event")
     assert superuser_client.get(reverse("admin:otpusers_auditevent_add")).status_code == 403
-    response = superuser_client.post(
-        reverse("admin:otpusers_auditevent_change", args=[event.pk]), {"action": "x"}
-    )
+    response = superuser_client.post(reverse("admin:otpusers_auditevent_change", args=[event.pk]), {"action": "x"})
     assert response.status_code == 403

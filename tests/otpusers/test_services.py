@@ -1,13 +1,11 @@
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import ApiKey, AppAccess, AuditEvent, OtpUser
+from tests.concurrency import run_in_parallel
 from tests.factories import AppAccessFactory, OrganizationFactory, PublishedApplicationFactory, make_api_key
 
 ACTOR = Actor.system("tests")
@@ -52,32 +50,19 @@ class TestAppAccessCreate:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.concurrency
 def test_parallel_creates_of_one_access_make_exactly_one():
-    assert connection.vendor == "postgresql"
     application = PublishedApplicationFactory()
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
 
     def create():
-        try:
-            barrier.wait()
-            services.app_access_create_for_emails(
-                published_application=application,
-                emails=["race@example.com"],
-                allowed_downloads_num=1,
-                actor=ACTOR,
-            )
-            outcomes.append("created")
-        except ValidationError:
-            outcomes.append("refused")
-        finally:
-            close_old_connections()
+        return services.app_access_create_for_emails(
+            published_application=application,
+            emails=["race@example.com"],
+            allowed_downloads_num=1,
+            actor=ACTOR,
+        )
 
-    threads = [threading.Thread(target=create) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["created"] + ["refused"] * 9
+    results = run_in_parallel(create, count=10)
+    assert sum(isinstance(result, list) for result in results) == 1
+    assert sum(isinstance(result, ValidationError) for result in results) == 9
     assert AppAccess.objects.filter(published_application=application).count() == 1
     assert OtpUser.objects.filter(email="race@example.com").count() == 1
 
@@ -132,8 +117,6 @@ class TestApiKeys:
         first = ApiKey.objects.get(pk=api_key.pk).last_used_at
         services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
         assert ApiKey.objects.get(pk=api_key.pk).last_used_at == first
-        ApiKey.objects.filter(pk=api_key.pk).update(
-            last_used_at=timezone.now() - timezone.timedelta(minutes=2)
-        )
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timezone.timedelta(minutes=2))
         services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
         assert ApiKey.objects.get(pk=api_key.pk).last_used_at > first

@@ -19,9 +19,7 @@ class OtpUserSerializer(serializers.Serializer):
     """An OTP user as Applivery returns it: one person's access to one published application."""
 
     id = PublicIdField(source="public_id", read_only=True)
-    organizationId = PublicIdField(
-        source="published_application.store.organization.public_id", read_only=True
-    )
+    organizationId = PublicIdField(source="published_application.store.organization.public_id", read_only=True)
     storeId = PublicIdField(source="published_application.store.public_id", read_only=True)
     publishedApplicationId = PublicIdField(source="published_application.public_id", read_only=True)
     email = serializers.EmailField(source="otp_user.email", max_length=EMAIL_MAX_LENGTH, read_only=True)

@@ -56,16 +56,12 @@ class GetOtpResponseSerializer(serializers.Serializer):
     orgId = serializers.IntegerField(help_text="The organization's integer id.")
     userId = serializers.IntegerField(help_text="The person's integer id.")
     code = serializers.CharField(help_text="The most recently issued code that is still valid.")
-    validUpto = serializers.DateTimeField(
-        help_text="ISO-8601 with a UTC offset, e.g. 2026-08-07T16:14:20+00:00."
-    )
+    validUpto = serializers.DateTimeField(help_text="ISO-8601 with a UTC offset, e.g. 2026-08-07T16:14:20+00:00.")
     warnings = serializers.ListField(child=serializers.DictField(), default=list)
 
 
 class ChannelSerializer(StrictInputSerializer):
-    type = UpperChoiceField(
-        choices=CHANNEL_TYPES, help_text="SMS, EMAIL, or BOTH (the person's mobile and email)."
-    )
+    type = UpperChoiceField(choices=CHANNEL_TYPES, help_text="SMS, EMAIL, or BOTH (the person's mobile and email).")
     value = StrictCharField(
         max_length=256,
         required=False,
@@ -112,9 +108,7 @@ class ValidateOtpSerializer(EntitySerializer):
 
 
 class ValidateOtpResponseSerializer(serializers.Serializer):
-    entity = serializers.BooleanField(
-        help_text="True when the code was right; false for every kind of failure alike."
-    )
+    entity = serializers.BooleanField(help_text="True when the code was right; false for every kind of failure alike.")
     warnings = serializers.ListField(child=serializers.DictField(), default=list)
 
 

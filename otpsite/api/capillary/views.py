@@ -33,13 +33,9 @@ def _destinations(channels: list[dict]) -> list[services.Destination]:
     for channel in channels:
         address = channel.get("value", "").strip()
         if channel["type"] in ("SMS", "BOTH"):
-            destinations.append(
-                services.Destination(Channel.SMS, "" if channel["type"] == "BOTH" else address)
-            )
+            destinations.append(services.Destination(Channel.SMS, "" if channel["type"] == "BOTH" else address))
         if channel["type"] in ("EMAIL", "BOTH"):
-            destinations.append(
-                services.Destination(Channel.EMAIL, "" if channel["type"] == "BOTH" else address)
-            )
+            destinations.append(services.Destination(Channel.EMAIL, "" if channel["type"] == "BOTH" else address))
     return destinations
 
 

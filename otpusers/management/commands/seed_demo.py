@@ -39,15 +39,11 @@ class Command(BaseCommand):
             organization=organization, slug="acme-store", defaults={"name": "Acme App Store"}
         )
         applications = {
-            slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[
-                0
-            ]
+            slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[0]
             for slug, name in (("beta-ios", "Acme Beta for iOS"), ("beta-android", "Acme Beta for Android"))
         }
         for email, app_slug, allowed in PEOPLE:
-            person = services.otp_user_get_or_create_by_email(
-                organization=organization, email=email, actor=actor
-            )
+            person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
             application = applications[app_slug]
             if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
                 services.app_access_create(

@@ -42,9 +42,7 @@ def store(access):
 
 
 def collection_url(store, slug=None, store_id=None) -> str:
-    return (
-        f"/v1/organizations/{slug or store.organization.slug}/stores/{store_id or store.public_id}/otp-users"
-    )
+    return f"/v1/organizations/{slug or store.organization.slug}/stores/{store_id or store.public_id}/otp-users"
 
 
 def item_url(access, access_id=None, store=None) -> str:
@@ -152,17 +150,13 @@ class TestPermissionLadder:
         assert response.json()["status"] is True
 
     @pytest.mark.parametrize(("name", "method", "permission", "url", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
-    def test_another_organizations_key_gets_the_not_found_body(
-        self, access, name, method, permission, url, body
-    ):
+    def test_another_organizations_key_gets_the_not_found_body(self, access, name, method, permission, url, body):
         outsider = StoreFactory().organization
         response = call(key_client(outsider, *ALL_PERMISSIONS), method, url(access), body_for(body, access))
         assert response.status_code == 404
         assert response.json() == NOT_FOUND
 
-    @pytest.mark.parametrize(
-        ("name", "method", "permission", "url", "body"), ENDPOINTS[2:], ids=ENDPOINT_IDS[2:]
-    )
+    @pytest.mark.parametrize(("name", "method", "permission", "url", "body"), ENDPOINTS[2:], ids=ENDPOINT_IDS[2:])
     def test_another_stores_object_is_not_found(self, access, name, method, permission, url, body):
         organization = access.published_application.store.organization
         sibling_store = StoreFactory(organization=organization)
@@ -176,15 +170,9 @@ class TestPermissionLadder:
         assert response.json() == NOT_FOUND
         assert AppAccess.objects.filter(pk=access.pk, allowed_downloads_num=3).exists()
 
-    @pytest.mark.parametrize(
-        ("name", "method", "permission", "url", "body"), ENDPOINTS[2:], ids=ENDPOINT_IDS[2:]
-    )
-    @pytest.mark.parametrize(
-        "bad_id", ["123", "zzzzzzzzzzzzzzzzzzzzzzzz", "6b07850374c428e5cbfb0bc0a", "0" * 24]
-    )
-    def test_malformed_or_unknown_ids_are_not_found(
-        self, access, name, method, permission, url, body, bad_id
-    ):
+    @pytest.mark.parametrize(("name", "method", "permission", "url", "body"), ENDPOINTS[2:], ids=ENDPOINT_IDS[2:])
+    @pytest.mark.parametrize("bad_id", ["123", "zzzzzzzzzzzzzzzzzzzzzzzz", "6b07850374c428e5cbfb0bc0a", "0" * 24])
+    def test_malformed_or_unknown_ids_are_not_found(self, access, name, method, permission, url, body, bad_id):
         organization = access.published_application.store.organization
         client = key_client(organization, *ALL_PERMISSIONS)
         response = call(client, method, item_url(access, access_id=bad_id), body_for(body, access))
@@ -208,9 +196,7 @@ class TestStaffSessions:
     def grant(self, user, *names):
         for name in names:
             app_label, codename = API_PERMISSIONS[name].django_permission.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
     def test_staff_member_with_the_mapped_permission_reads(self, access):
         user = UserFactory()
@@ -490,9 +476,7 @@ class TestCreateBadInput:
     def post(self, access, body, content_type="application/json"):
         client = key_client(access.published_application.store.organization, "mad.store.otpUsers.create")
         raw = body if isinstance(body, str) else json.dumps(body)
-        return client.post(
-            collection_url(access.published_application.store), data=raw, content_type=content_type
-        )
+        return client.post(collection_url(access.published_application.store), data=raw, content_type=content_type)
 
     def valid(self, access, **changes):
         return {
@@ -509,9 +493,7 @@ class TestCreateBadInput:
 
     @pytest.mark.parametrize("value", BAD_ALLOWANCES)
     def test_bad_allowance(self, access, value):
-        assert_invalid(
-            self.post(access, self.valid(access, allowedDownloadsNum=value)), "allowedDownloadsNum"
-        )
+        assert_invalid(self.post(access, self.valid(access, allowedDownloadsNum=value)), "allowedDownloadsNum")
         self.assert_nothing_created()
 
     @pytest.mark.parametrize(
@@ -554,9 +536,7 @@ class TestCreateBadInput:
         self.assert_nothing_created()
 
     def test_wrong_content_type(self, access):
-        assert_invalid(
-            self.post(access, "email=a@example.com", "application/x-www-form-urlencoded"), "Content-Type"
-        )
+        assert_invalid(self.post(access, "email=a@example.com", "application/x-www-form-urlencoded"), "Content-Type")
         self.assert_nothing_created()
 
 
@@ -579,14 +559,10 @@ class TestList:
         other_app = PublishedApplicationFactory(store=store)
         made = [access]
         for n in range(4):
-            made.append(
-                AppAccessFactory(published_application=other_app, otp_user__email=f"list{n}@corp.example")
-            )
+            made.append(AppAccessFactory(published_application=other_app, otp_user__email=f"list{n}@corp.example"))
         AppAccessFactory()  # another organization's, never listed
         AppAccessFactory(
-            published_application=PublishedApplicationFactory(
-                store=StoreFactory(organization=store.organization)
-            )
+            published_application=PublishedApplicationFactory(store=StoreFactory(organization=store.organization))
         )
         return made
 
@@ -665,13 +641,9 @@ class TestList:
     def test_query_count_does_not_grow_with_the_page_size(self, accesses):
         counts = []
         for limit in (1, 5):
-            client = key_client(
-                accesses[0].published_application.store.organization, "mad.store.otpUsers.list"
-            )
+            client = key_client(accesses[0].published_application.store.organization, "mad.store.otpUsers.list")
             with CaptureQueriesContext(connection) as queries:
-                response = client.get(
-                    f"{collection_url(accesses[0].published_application.store)}?limit={limit}"
-                )
+                response = client.get(f"{collection_url(accesses[0].published_application.store)}?limit={limit}")
             assert len(response.json()["data"]["items"]) == limit
             counts.append(len(queries))
         assert counts[0] == counts[1]

@@ -1,0 +1,387 @@
+"""The Capillary v2 OTP surface (shared/seeds/002 and reference/capillary.md): Basic auth with the MD5 of
+the secret, flat bodies with warnings, the errors envelope and its codes, and tenant isolation."""
+
+import base64
+import hashlib
+import json
+import re
+
+import pytest
+from rest_framework.test import APIClient
+
+from credentials.choices import Scope
+from credentials.delivery import MemorySmsBackend
+from credentials.models import IssuedCode
+from otpusers.models import AuditEvent
+from tests.credentials.helpers import issue, last_sms_code, person_in
+from tests.factories import OrganizationFactory, OtpUserFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+GET_OTP = "/v2/otp"
+GENERATE = "/v2/otp/generate"
+VALIDATE = "/v2/otp/validate"
+BOTH = ("capillary.otp.read", "capillary.otp.write")
+
+
+def capillary_client(organization, *permissions) -> APIClient:
+    api_key, token = make_api_key(organization, *permissions)
+    secret = token.split(".", 1)[1]
+    credentials = f"{api_key.key_id}:{hashlib.md5(secret.encode()).hexdigest()}"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode())
+    return client
+
+
+@pytest.fixture
+def person():
+    return person_in(code_read_back_allowed=True, resend_cooldown_seconds=0)
+
+
+def get_query(person, **changes) -> dict:
+    return {
+        "identifierName": "mobile",
+        "identifierValue": person.mobile,
+        "source": "INSTORE",
+        "scope": "GENERIC",
+        "threshold": 600,
+        **changes,
+    }
+
+
+def generate_body(person, **changes) -> dict:
+    return {
+        "entityType": "MOBILE",
+        "entityValue": person.mobile,
+        "action": "GENERIC",
+        "channels": [{"type": "SMS", "value": person.mobile}],
+        **changes,
+    }
+
+
+def validate_body(person, code, **changes) -> dict:
+    return {
+        "entityType": "mobile",
+        "entityValue": person.mobile,
+        "code": code,
+        "action": "GENERIC",
+        **changes,
+    }
+
+
+def post(client, url, body):
+    raw = body if isinstance(body, str) else json.dumps(body)
+    return client.post(url, data=raw, content_type="application/json")
+
+
+def codes_of(response) -> list[int]:
+    body = response.json()
+    assert set(body) == {"errors"}
+    for item in body["errors"]:
+        assert item["status"] is False and isinstance(item["message"], str) and item["message"]
+    return [item["code"] for item in body["errors"]]
+
+
+ENDPOINTS = [
+    ("get", "capillary.otp.read", lambda p: (GET_OTP, get_query(p))),
+    ("generate", "capillary.otp.write", lambda p: (GENERATE, generate_body(p))),
+    ("validate", "capillary.otp.write", lambda p: (VALIDATE, validate_body(p, "123456"))),
+]
+
+
+def send(client, name, url, payload):
+    if name == "get":
+        return client.get(url, payload)
+    return post(client, url, payload)
+
+
+class TestPermissionLadder:
+    @pytest.mark.parametrize(("name", "permission", "request_for"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+    def test_anonymous_is_401(self, person, name, permission, request_for):
+        response = send(APIClient(), name, *request_for(person))
+        assert response.status_code == 401
+        assert codes_of(response) == [401]
+        assert response["WWW-Authenticate"].startswith("Basic")
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            "Basic " + base64.b64encode(b"0123456789abcdef:" + b"0" * 32).decode(),
+            "Basic not-base64!",
+            "Basic " + base64.b64encode(b"no-colon").decode(),
+            "Bearer whatever",
+        ],
+    )
+    def test_bad_credentials_are_401(self, person, header):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        assert client.get(GET_OTP, get_query(person)).status_code == 401
+
+    def test_the_plain_secret_is_not_accepted_as_the_password(self, person):
+        api_key, token = make_api_key(person.organization, *BOTH)
+        client = APIClient()
+        plain = f"{api_key.key_id}:{token.split('.', 1)[1]}"
+        client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(plain.encode()).decode())
+        assert client.get(GET_OTP, get_query(person)).status_code == 401
+
+    @pytest.mark.parametrize(("name", "permission", "request_for"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+    def test_a_key_without_the_permission_is_403(self, person, name, permission, request_for):
+        other = [p for p in BOTH if p != permission] + ["mad.store.otpUsers.get"]
+        response = send(capillary_client(person.organization, *other), name, *request_for(person))
+        assert response.status_code == 403
+        assert codes_of(response) == [403]
+        assert not IssuedCode.objects.exists()
+
+    @pytest.mark.parametrize(("name", "permission", "request_for"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+    def test_another_organizations_customer_is_like_a_missing_one(self, person, name, permission, request_for):
+        outsider = OrganizationFactory(code_read_back_allowed=True)
+        issue(person)
+        url, payload = request_for(person)
+        response = send(capillary_client(outsider, *BOTH), name, url, payload)
+        missing_url, missing_payload = request_for(OtpUserFactory.build(mobile="+4900000000"))
+        missing = send(capillary_client(outsider, *BOTH), name, missing_url, missing_payload)
+        assert (response.status_code, response.json()) == (missing.status_code, missing.json())
+        assert response.status_code in (200, 400, 404)
+        assert IssuedCode.objects.count() == 1
+
+    def test_the_trailing_slash_is_accepted(self, person):
+        client = capillary_client(person.organization, *BOTH)
+        assert post(client, GENERATE + "/", generate_body(person)).status_code == 200
+
+
+class TestGetOtp:
+    def test_returns_the_most_recent_valid_code_as_the_seed_documents(self, person, clock):
+        client = capillary_client(person.organization, "capillary.otp.read")
+        issue(person, scope=Scope.POINTS)
+        clock.advance(seconds=5)
+        latest = issue(person, scope=Scope.POINTS).code
+        response = client.get(GET_OTP, get_query(person, scope="POINTS", threshold=60))
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"orgId", "userId", "code", "validUpto", "warnings"}
+        assert body["orgId"] == person.organization.pk and type(body["orgId"]) is int
+        assert body["userId"] == person.pk and type(body["userId"]) is int
+        assert body["code"] == last_sms_code()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", body["validUpto"])
+        assert body["validUpto"] == latest.valid_until.replace(microsecond=0).isoformat()
+        assert body["warnings"] == []
+        event = AuditEvent.objects.get(action="code.read_back", outcome="success")
+        assert event.api_key is not None and event.object_id == latest.public_id
+
+    def test_9001_when_nothing_is_valid_within_the_threshold(self, person, clock):
+        client = capillary_client(person.organization, "capillary.otp.read")
+        issue(person)
+        clock.advance(seconds=120)
+        response = client.get(GET_OTP, get_query(person, threshold=60))
+        assert response.status_code == 404
+        assert response.json() == {"errors": [{"status": False, "code": 9001, "message": "No valid OTP found."}]}
+        assert AuditEvent.objects.get(action="code.read_back").reason == "no_valid_code"
+
+    def test_9001_for_a_used_code(self, person):
+        client = capillary_client(person.organization, *BOTH)
+        issue(person)
+        assert post(client, VALIDATE, validate_body(person, last_sms_code())).json()["entity"] is True
+        assert codes_of(client.get(GET_OTP, get_query(person))) == [9001]
+
+    def test_refused_when_the_organization_disallows_read_back(self):
+        person = person_in(code_read_back_allowed=False)
+        issue(person)
+        response = capillary_client(person.organization, "capillary.otp.read").get(GET_OTP, get_query(person))
+        assert response.status_code == 403
+        assert codes_of(response) == [9002]
+        assert AuditEvent.objects.get(action="code.read_back").reason == "read_back_disabled"
+
+    @pytest.mark.parametrize(
+        ("changes", "code"),
+        [
+            ({"identifierName": "phone"}, 601),
+            ({"identifierValue": ""}, 602),
+            ({"scope": "EVERYTHING"}, 600),
+            ({"scope": "STORE_LOGIN"}, 600),
+            ({"source": "SPACE"}, 400),
+            ({"threshold": "soon"}, 400),
+            ({"threshold": 0}, 400),
+            ({"threshold": 86_401}, 400),
+        ],
+    )
+    def test_bad_parameters(self, person, changes, code):
+        client = capillary_client(person.organization, "capillary.otp.read")
+        response = client.get(GET_OTP, get_query(person, **changes))
+        assert response.status_code == 400
+        assert codes_of(response) == [code]
+        assert not AuditEvent.objects.filter(action="code.read_back").exists()
+
+    @pytest.mark.parametrize("missing", ["identifierName", "identifierValue", "source", "scope"])
+    def test_missing_parameters(self, person, missing):
+        query = get_query(person)
+        del query[missing]
+        response = capillary_client(person.organization, "capillary.otp.read").get(GET_OTP, query)
+        assert response.status_code == 400 and len(codes_of(response)) == 1
+
+
+class TestGenerate:
+    def test_issues_and_sends_a_code(self, person, sms_outbox):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        response = post(client, GENERATE + "?format=json", generate_body(person, entityType="mobile"))
+        assert response.status_code == 200
+        issued = IssuedCode.objects.get(otp_user=person)
+        assert response.json() == {"createdId": issued.pk, "warnings": []}
+        assert sms_outbox[-1].to == person.mobile
+
+    def test_a_still_valid_code_is_sent_again_with_created_id_1(self, person, sms_outbox):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        post(client, GENERATE, generate_body(person))
+        first = last_sms_code()
+        response = post(client, GENERATE, generate_body(person))
+        assert response.json() == {"createdId": 1, "warnings": []}
+        assert last_sms_code() == first and IssuedCode.objects.count() == 1
+
+    def test_templates_and_email_channels(self, person, mailoutbox):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        body = generate_body(
+            person,
+            template="Acme: {{ validation_code }} is your code",
+            emailTemplate={"subject": "Acme code", "body": "Use {{validation_code}} now"},
+            channels=[{"type": "BOTH"}],
+        )
+        assert post(client, GENERATE, body).status_code == 200
+        assert MemorySmsBackend.outbox[-1].body.startswith("Acme: ")
+        assert mailoutbox[-1].subject == "Acme code" and mailoutbox[-1].to == [person.email]
+
+    def test_429_with_retry_after_over_the_daily_limit(self):
+        person = person_in(daily_issue_limit=2, resend_cooldown_seconds=0)
+        client = capillary_client(person.organization, "capillary.otp.write")
+        for _ in range(2):
+            assert post(client, GENERATE, generate_body(person)).status_code == 200
+        response = post(client, GENERATE, generate_body(person))
+        assert response.status_code == 429
+        assert codes_of(response) == [429]
+        assert int(response["Retry-After"]) > 0
+        assert IssuedCode.objects.count() == 2
+
+    def test_429_inside_the_cooldown(self):
+        person = person_in(resend_cooldown_seconds=60)
+        client = capillary_client(person.organization, "capillary.otp.write")
+        post(client, GENERATE, generate_body(person))
+        response = post(client, GENERATE, generate_body(person))
+        assert response.status_code == 429 and response["Retry-After"] == "60"
+
+    def test_606_when_delivery_fails_and_the_code_still_counts(self, person):
+        MemorySmsBackend.fail_next = True
+        response = post(capillary_client(person.organization, "capillary.otp.write"), GENERATE, generate_body(person))
+        assert response.status_code == 503
+        assert codes_of(response) == [606]
+        assert IssuedCode.objects.get().delivery_status == "failed"
+
+    def test_an_unknown_customer_is_602(self, person):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        response = post(client, GENERATE, generate_body(person, entityValue="+10000000001"))
+        assert response.status_code == 400 and codes_of(response) == [602]
+
+    @pytest.mark.parametrize(
+        ("changes", "codes"),
+        [
+            ({"action": "NOPE"}, [600]),
+            ({"action": None}, [600]),
+            ({"entityType": "FAX"}, [601]),
+            ({"entityType": 7}, [601]),
+            ({"entityValue": 12345}, [602]),
+            ({"channels": []}, [603]),
+            ({"channels": [{"type": "WHATSAPP", "value": "x"}]}, [603]),
+            ({"channels": "SMS"}, [603]),
+            ({"template": "no placeholder"}, [400]),
+            ({"emailTemplate": {"subject": "x"}}, [400]),
+            ({"unexpected": True}, [400]),
+            ({"action": "NOPE", "entityValue": None}, [600, 602]),
+        ],
+    )
+    def test_bad_bodies(self, person, changes, codes):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        response = post(client, GENERATE, generate_body(person, **changes))
+        assert response.status_code == 400
+        assert sorted(codes_of(response)) == codes
+        assert not IssuedCode.objects.exists()
+
+    @pytest.mark.parametrize("missing", ["entityType", "entityValue", "action", "channels"])
+    def test_missing_fields(self, person, missing):
+        body = generate_body(person)
+        del body[missing]
+        response = post(capillary_client(person.organization, "capillary.otp.write"), GENERATE, body)
+        assert response.status_code == 400 and len(codes_of(response)) == 1
+        assert not IssuedCode.objects.exists()
+
+    def test_malformed_json_and_wrong_content_type(self, person):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        assert codes_of(post(client, GENERATE, '{"entityType": ')) == [400]
+        response = client.post(GENERATE, data="entityType=MOBILE", content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 400 and codes_of(response) == [400]
+        assert not IssuedCode.objects.exists()
+
+
+class TestValidate:
+    def test_the_right_code(self, person):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        issue(person)
+        response = post(client, VALIDATE, validate_body(person, last_sms_code()))
+        assert response.status_code == 200
+        assert response.json() == {"entity": True, "warnings": []}
+
+    def test_every_failure_answers_the_same(self, person, clock):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        answers = {}
+
+        issue(person, scope=Scope.GENERIC)
+        right = last_sms_code()
+        wrong = "000000" if right != "000000" else "111111"
+        answers["wrong"] = post(client, VALIDATE, validate_body(person, wrong))
+        post(client, VALIDATE, validate_body(person, right))
+        answers["used"] = post(client, VALIDATE, validate_body(person, right))
+
+        issue(person, scope=Scope.COUPON)
+        coupon = last_sms_code()
+        clock.advance(seconds=601)
+        answers["expired"] = post(client, VALIDATE, validate_body(person, coupon, action="COUPON"))
+
+        issue(person, scope=Scope.POINTS)
+        points = last_sms_code()
+        other = "000000" if points != "000000" else "111111"
+        for _ in range(5):
+            post(client, VALIDATE, validate_body(person, other, action="POINTS"))
+        answers["locked"] = post(client, VALIDATE, validate_body(person, points, action="POINTS"))
+        answers["unknown"] = post(client, VALIDATE, validate_body(person, right, entityValue="+1555"))
+        answers["no_code"] = post(client, VALIDATE, validate_body(person, right, action="SUBSCRIPTION"))
+
+        for reason, response in answers.items():
+            assert (response.status_code, response.json()) == (200, {"entity": False, "warnings": []}), reason
+        reasons = set(
+            AuditEvent.objects.filter(action="code.verify", outcome="failure").values_list("reason", flat=True)
+        )
+        assert reasons == {"wrong", "used", "expired", "locked", "unknown_recipient", "no_code"}
+
+    @pytest.mark.parametrize(
+        ("changes", "codes"),
+        [
+            ({"code": ""}, [604]),
+            ({"code": 123456}, [604]),
+            ({"action": "LOGIN"}, [600]),
+            ({"entityType": "CARD"}, [601]),
+            ({"entityValue": ""}, [602]),
+        ],
+    )
+    def test_bad_bodies_change_nothing(self, person, changes, codes):
+        issue(person)
+        client = capillary_client(person.organization, "capillary.otp.write")
+        response = post(client, VALIDATE, {**validate_body(person, "123456"), **changes})
+        assert response.status_code == 400 and codes_of(response) == codes
+        assert IssuedCode.objects.get().attempts == 0
+
+    @pytest.mark.parametrize("missing", ["entityType", "entityValue", "code", "action"])
+    def test_missing_fields(self, person, missing):
+        body = validate_body(person, "123456")
+        del body[missing]
+        response = post(capillary_client(person.organization, "capillary.otp.write"), VALIDATE, body)
+        assert response.status_code == 400 and len(codes_of(response)) == 1
+
+    def test_get_is_not_allowed(self, person):
+        response = capillary_client(person.organization, *BOTH).get(VALIDATE)
+        assert response.status_code == 405 and codes_of(response) == [405]
