@@ -3,6 +3,7 @@
 Each run gives the demo superuser and the demo API key fresh secrets (neither is kept in plaintext, so a
 second run could not print the old ones) and prints them with one working curl per surface."""
 
+import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -17,11 +18,11 @@ from otpusers.models import ApiKey, AppAccess, Organization, PublishedApplicatio
 DEMO_USERNAME = "admin"
 DEMO_KEY_NAME = "Demo key (every permission)"
 PEOPLE = [
-    ("ana.garcia@example.com", "beta-ios", 3),
-    ("ben.okafor@example.com", "beta-ios", -1),
-    ("chen.li@example.com", "beta-android", 1),
-    ("dana.schmidt@example.com", "beta-android", 5),
-    ("eli.cohen@example.com", "beta-ios", 2),
+    ("ana.garcia@example.com", "+4915110000001", "beta-ios", 3),
+    ("ben.okafor@example.com", "+4915110000002", "beta-ios", -1),
+    ("chen.li@example.com", "+4915110000003", "beta-android", 1),
+    ("dana.schmidt@example.com", "+4915110000004", "beta-android", 5),
+    ("eli.cohen@example.com", "+4915110000005", "beta-ios", 2),
 ]
 
 
@@ -34,7 +35,9 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, base_url: str, **options):
         actor = Actor.system("seed_demo")
-        organization, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme Mobile"})
+        organization, _ = Organization.objects.get_or_create(
+            slug="acme", defaults={"name": "Acme Mobile", "code_read_back_allowed": True}
+        )
         store, _ = Store.objects.get_or_create(
             organization=organization, slug="acme-store", defaults={"name": "Acme App Store"}
         )
@@ -42,8 +45,11 @@ class Command(BaseCommand):
             slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[0]
             for slug, name in (("beta-ios", "Acme Beta for iOS"), ("beta-android", "Acme Beta for Android"))
         }
-        for email, app_slug, allowed in PEOPLE:
+        for email, mobile, app_slug, allowed in PEOPLE:
             person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
+            if not person.mobile:
+                person.mobile = mobile
+                person.save(update_fields=["mobile", "updated_at"])
             application = applications[app_slug]
             if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
                 services.app_access_create(
@@ -80,6 +86,8 @@ class Command(BaseCommand):
             admin_user.save()
         organization.staff.add(admin_user)
 
+        capillary_login = f"{api_key.key_id}:{hashlib.md5(secret.encode()).hexdigest()}"
+        mobile = PEOPLE[0][1]
         otp_users = f"{base_url}/v1/organizations/{organization.slug}/stores/{store.public_id}/otp-users"
         self.stdout.write(
             "\n".join(
@@ -99,6 +107,18 @@ class Command(BaseCommand):
                     '-H "Content-Type: application/json" '
                     f'-d \'{{"email": "new.person@example.com", "allowedDownloadsNum": 2, '
                     f'"publishedApplicationId": "{applications["beta-ios"].public_id}"}}\' "{otp_users}"',
+                    "  Capillary generate OTP (the SMS is printed by the server):",
+                    f'    curl -s -u "{capillary_login}" -H "Content-Type: application/json" '
+                    f'-d \'{{"entityType": "MOBILE", "entityValue": "{mobile}", "action": "GENERIC", '
+                    f'"channels": [{{"type": "SMS", "value": "{mobile}"}}]}}\' "{base_url}/v2/otp/generate"',
+                    "  Capillary get OTP (read back the code just sent):",
+                    f'    curl -s -u "{capillary_login}" "{base_url}/v2/otp?identifierName=mobile'
+                    f'&identifierValue=%2B{mobile[1:]}&source=INSTORE&scope=GENERIC&threshold=600"',
+                    "  Capillary validate OTP (put the code in):",
+                    f'    curl -s -u "{capillary_login}" -H "Content-Type: application/json" '
+                    f'-d \'{{"entityType": "MOBILE", "entityValue": "{mobile}", "code": "CODE", '
+                    '"action": "GENERIC"}\' '
+                    f'"{base_url}/v2/otp/validate"',
                     "",
                 ]
             )

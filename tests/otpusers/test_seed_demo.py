@@ -1,0 +1,57 @@
+import base64
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from otpusers.models import ApiKey, AppAccess, Organization, OtpUser, PublishedApplication, Store
+
+pytestmark = pytest.mark.django_db
+
+
+def seed() -> str:
+    out = io.StringIO()
+    call_command("seed_demo", "--base-url", "http://testserver", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> list[int]:
+    return [model.objects.count() for model in (Organization, Store, PublishedApplication, OtpUser, AppAccess, ApiKey)]
+
+
+def test_running_twice_duplicates_nothing_and_the_printed_curls_work():
+    seed()
+    first = counts()
+    printed = seed()
+    assert counts() == first
+    assert first == [1, 1, 2, 5, 5, 1]
+
+    token = re.search(r"Demo API key: (\S+)", printed).group(1)
+    list_url = re.search(r'"(http://testserver/v1/[^"]+/otp-users)"', printed).group(1)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.get(list_url.removeprefix("http://testserver"))
+    assert response.status_code == 200 and response.json()["data"]["totalDocs"] == 5
+
+    login = re.search(r'curl -s -u "([^"]+)"', printed).group(1)
+    capillary = APIClient()
+    capillary.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(login.encode()).decode())
+    generate = capillary.post(
+        "/v2/otp/generate",
+        {
+            "entityType": "MOBILE",
+            "entityValue": "+4915110000001",
+            "action": "GENERIC",
+            "channels": [{"type": "SMS", "value": "+4915110000001"}],
+        },
+        format="json",
+    )
+    assert generate.status_code == 200, generate.content
+
+
+def test_the_admin_password_printed_logs_in(client):
+    printed = seed()
+    password = re.search(r"user admin\s+password (\S+)", printed).group(1)
+    assert client.login(username="admin", password=password)
