@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrations-check check clean
+.PHONY: run test lint format migrations-check check proto clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ migrations-check: $(VENV)/.dev
 
 # Everything CI runs: lint, migrations, and the whole suite on PostgreSQL.
 check: lint migrations-check test
+
+# Regenerates the manage surface's protobuf module from manage.proto (the generated file is checked in).
+proto: $(VENV)/.dev
+	$(PY) -m grpc_tools.protoc -I otpsite/api/manage --python_out=otpsite/api/manage otpsite/api/manage/manage.proto
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .ruff_cache

@@ -69,3 +69,5 @@ class VerifyOutcome(models.TextChoices):
     REVOKED = "revoked", "Code revoked"
     NO_CODE = "no_code", "No code issued for this recipient and scope"
     UNKNOWN_RECIPIENT = "unknown_recipient", "No such person"
+    PERSON_INACTIVE = "person_inactive", "The person is deactivated"
+    IDENTITY_MISMATCH = "identity_mismatch", "The phone number is not the person's"

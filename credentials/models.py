@@ -78,6 +78,7 @@ class IssuedCode(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("verify_issuedcode", "Can verify issued codes")]
         indexes = [
             models.Index(fields=["otp_user", "scope", "-created_at"], name="credentials_code_recipient"),
             models.Index(fields=["otp_user", "-created_at"], name="credentials_code_person_time"),

@@ -90,6 +90,25 @@ def otp_user_find(*, organization: Organization, identifier_type: str, value: st
     return OtpUser.objects.filter(organization=organization, **{f"{field}__iexact": value}).first()
 
 
+def _digits(phone: str) -> str:
+    return "".join(character for character in phone if character.isdigit())
+
+
+def _recipient(
+    *, organization: Organization, identifier_type: str, value: str, phone_number: str | None
+) -> tuple[OtpUser | None, VerifyOutcome | None]:
+    """The active person named by the identifier (and, when given, also by the phone number), or None with
+    the reason: unknown, deactivated, or a phone number that is not theirs."""
+    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=value)
+    if person is None:
+        return None, VerifyOutcome.UNKNOWN_RECIPIENT
+    if not person.is_valid:
+        return None, VerifyOutcome.PERSON_INACTIVE
+    if phone_number is not None and (not person.mobile or _digits(person.mobile) != _digits(phone_number)):
+        return None, VerifyOutcome.IDENTITY_MISMATCH
+    return person, None
+
+
 def _retry_after(until) -> int:
     return max(math.ceil((until - timezone.now()).total_seconds()), 1)
 
@@ -147,6 +166,7 @@ def code_issue(
     account_id: str = "",
     templates: delivery.Templates | None = None,
     resend_outstanding: bool = False,
+    phone_number: str | None = None,
 ) -> IssueResult:
     """Issues a code to the person with this identifier and sends it to each destination.
 
@@ -292,19 +312,25 @@ def code_verify(
     scope: str,
     code: str,
     actor: Actor,
+    phone_number: str | None = None,
+    record_login: bool = False,
 ) -> VerifyOutcome:
     """Checks a code against the person's latest code for the scope, in one transaction under its row lock.
 
     A wrong guess counts one attempt and locks the code at the organization's maximum; a right one uses
-    the code. Callers answer every outcome but SUCCESS alike; the precise one goes to the audit log."""
+    the code (and, with `record_login`, sets the person's last login). With `phone_number`, the person must
+    also have that mobile number. Callers answer every outcome but SUCCESS alike; the precise one goes to
+    the audit log."""
     candidate = codes.normalize_code(code)
-    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
+    person, reason = _recipient(
+        organization=organization, identifier_type=identifier_type, value=identifier_value, phone_number=phone_number
+    )
     with transaction.atomic():
         now = timezone.now()
         if person is None:
             # The same keyed hash as a real check, so that an unknown recipient does not answer faster.
             codes.code_digest(key=_key(), salt=new_object_id(), code=candidate)
-            issued, outcome = None, VerifyOutcome.UNKNOWN_RECIPIENT
+            issued, outcome = None, reason
         else:
             issued = (
                 IssuedCode.objects.select_for_update()
@@ -315,6 +341,8 @@ def code_verify(
             outcome = _judge(issued, candidate, now)
             if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG):
                 issued.save(update_fields=["consumed_at", "attempts", "locked_at"])
+            if outcome == VerifyOutcome.SUCCESS and record_login:
+                OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
         audit_record(
             actor=actor,
             action="code.verify",

@@ -1,9 +1,11 @@
-import re
 import uuid
 
-# A caller may pass its own X-Request-ID to correlate logs; anything that is not a plain token is replaced
-# so that it cannot inject into logs or headers.
-_ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+def _offered_uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 class RequestIdMiddleware:
@@ -13,8 +15,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        offered = request.headers.get("X-Request-ID", "")
-        request.request_id = offered if _ACCEPTED_REQUEST_ID.match(offered) else str(uuid.uuid4())
+        # A caller may pass its own UUID to correlate logs; anything else is replaced, so that request ids
+        # are always UUIDs (the manage surface's apiRequestId) and cannot inject into logs or headers.
+        request.request_id = _offered_uuid(request.headers.get("X-Request-ID", "")) or str(uuid.uuid4())
         response = self.get_response(request)
         response.headers.setdefault("X-Request-ID", request.request_id)
         return response

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("otpsite.api.applivery.urls")),
     path("", include("otpsite.api.capillary.urls")),
+    path("", include("otpsite.api.manage.urls")),
 ]
 
 if settings.DEBUG:

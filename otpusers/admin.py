@@ -183,19 +183,31 @@ class AppAccessInline(admin.TabularInline):
 
 @admin.register(OtpUser)
 class OtpUserAdmin(AuditedAdmin):
-    list_display = ("__str__", "email", "user_name", "mobile", "organization", "created_at")
-    list_filter = ("organization", "created_at")
+    list_display = ("__str__", "email", "user_name", "mobile", "organization", "is_valid", "last_login_at")
+    list_filter = ("is_valid", "organization", "created_at")
     list_select_related = ("organization",)
     search_fields = ("email", "user_name", "mobile", "external_id", "ext_id", "first_name", "last_name")
     search_help_text = "Email, user name, mobile, external ids or name."
-    readonly_fields = TIMESTAMPS
+    readonly_fields = ("uuid", "last_login_at", *TIMESTAMPS)
     autocomplete_fields = ("organization",)
     show_full_result_count = False
     paginator = BoundedCountPaginator
     fieldsets = (
         (None, {"fields": ("organization", "first_name", "last_name")}),
         ("Identifiers", {"fields": ("email", "mobile", "user_name", "external_id", "wechat_id", "ext_id")}),
-        ("Timestamps", {"fields": TIMESTAMPS}),
+        (
+            "Profile",
+            {
+                "fields": (
+                    ("nick_name", "text_number"),
+                    ("is_valid", "rollout_stage"),
+                    ("password_expires_at", "force_password_change"),
+                    ("latest_invite_status", "latest_invite_date", "latest_invite_uuid"),
+                    "uuid",
+                )
+            },
+        ),
+        ("Timestamps", {"fields": ("last_login_at", *TIMESTAMPS)}),
     )
     inlines = (AppAccessInline,)
 

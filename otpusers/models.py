@@ -1,5 +1,7 @@
 """Tenancy and people: who owns what, who may download what, who may call the API, and what happened."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -211,6 +213,19 @@ class OtpUser(TimestampedModel):
     )
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
+
+    # The profile the manage (myKaarma) surface returns.
+    nick_name = models.CharField(max_length=150, blank=True)
+    text_number = models.CharField(max_length=32, blank=True, help_text="Number the person receives texts on.")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name="UUID")
+    password_expires_at = models.DateTimeField(null=True, blank=True)
+    force_password_change = models.BooleanField(default=False)
+    latest_invite_status = models.CharField(max_length=32, blank=True, help_text="E.g. SENT, ACCEPTED, EXPIRED.")
+    latest_invite_date = models.DateTimeField(null=True, blank=True)
+    latest_invite_uuid = models.UUIDField(null=True, blank=True, verbose_name="latest invite UUID")
+    is_valid = models.BooleanField(default=True, help_text="Off for a deactivated person: no code works for them.")
+    rollout_stage = models.CharField(max_length=32, blank=True, help_text="The person's feature rollout stage.")
+    last_login_at = models.DateTimeField(null=True, blank=True, help_text="Last sign-in with a code.")
 
     class Meta:
         verbose_name = "person"

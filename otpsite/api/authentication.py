@@ -53,9 +53,10 @@ class ApiKeyBearerAuthentication(BaseAuthentication):
         return 'Bearer realm="otpsite"'
 
 
-class ApiKeyMd5BasicAuthentication(BaseAuthentication):
-    """HTTP Basic with the key id as user name and the MD5 hex of the secret as password, as Capillary
-    clients send their till credentials."""
+class ApiKeyBasicAuthentication(BaseAuthentication):
+    """HTTP Basic with the key id as user name and the secret as password (the manage surface)."""
+
+    md5_of_secret = False
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
@@ -64,15 +65,24 @@ class ApiKeyMd5BasicAuthentication(BaseAuthentication):
         try:
             if len(parts) != 2:
                 raise ValueError
-            key_id, separator, md5_hex = base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
+            key_id, separator, password = base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
             if not separator:
                 raise ValueError
         except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise AuthenticationFailed("The Authorization header must be 'Basic base64(<key id>:<md5 hex>)'.") from None
-        api_key = services.api_key_authenticate(key_id=key_id, secret=md5_hex, md5_of_secret=True)
+            raise AuthenticationFailed(
+                "The Authorization header must be 'Basic base64(<key id>:<password>)'."
+            ) from None
+        api_key = services.api_key_authenticate(key_id=key_id, secret=password, md5_of_secret=self.md5_of_secret)
         if api_key is None:
             raise AuthenticationFailed("The API key is not valid, or it has expired or been revoked.")
         return ApiKeyPrincipal(api_key), api_key
 
     def authenticate_header(self, request) -> str:
         return 'Basic realm="otpsite"'
+
+
+class ApiKeyMd5BasicAuthentication(ApiKeyBasicAuthentication):
+    """HTTP Basic with the key id as user name and the MD5 hex of the secret as password, as Capillary
+    clients send their till credentials."""
+
+    md5_of_secret = True

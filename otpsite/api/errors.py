@@ -2,17 +2,22 @@
 
 The handler sorts every failure into an ErrorKind, and the view's `error_envelope` turns the kind into the
 vendor's status code and body. A view without an envelope (the schema views) keeps DRF's default body.
-Unknown exceptions are left alone so that they still produce a 500 and reach the logs.
+An unexpected exception is logged with its traceback and answered 500 in the surface's envelope, so that
+even then a client gets the body its vendor documents.
 """
 
 import abc
+import dataclasses
 import enum
+import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("otpsite.api")
 
 
 class ErrorKind(enum.StrEnum):
@@ -23,6 +28,7 @@ class ErrorKind(enum.StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     THROTTLED = "throttled"
     SURFACE = "surface"
+    SERVER_ERROR = "server_error"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class ErrorDetail:
     message: str
     fields: dict[str, list[str]] = field(default_factory=dict)
     surface_code: object = None
+    request_id: str = ""
 
 
 class ErrorEnvelope(abc.ABC):
@@ -102,12 +109,20 @@ def exception_handler(exc, context) -> Response | None:
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
     envelope: ErrorEnvelope | None = getattr(context.get("view"), "error_envelope", None)
-    if response is None or envelope is None:
+    if envelope is None:
         return response
+    request_id = getattr(context.get("request"), "request_id", "")
+    if response is None:
+        logger.error("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        status_code, body = envelope.render(
+            ErrorDetail(ErrorKind.SERVER_ERROR, "Internal error", request_id=request_id)
+        )
+        return Response(body, status=status_code)
     if not isinstance(exc, exceptions.APIException):
         # Django's Http404 and PermissionDenied, which drf_exception_handler has answered as 404 and 403.
         exc = exceptions.NotFound() if response.status_code == 404 else exceptions.PermissionDenied()
-    status_code, body = envelope.render(_classify(exc, envelope.wire_field_names))
+    detail = dataclasses.replace(_classify(exc, envelope.wire_field_names), request_id=request_id)
+    status_code, body = envelope.render(detail)
     response.status_code = status_code
     response.data = body
     return response

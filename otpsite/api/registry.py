@@ -26,6 +26,9 @@ _PERMISSIONS = (
     # Capillary documents no permission names for its OTP endpoints; these are otpsite's.
     ApiPermission("capillary.otp.read", "credentials.view_issuedcode", "Capillary: read back a customer's code"),
     ApiPermission("capillary.otp.write", "credentials.add_issuedcode", "Capillary: generate and validate codes"),
+    ApiPermission("manage.otp.verify", "credentials.verify_issuedcode", "myKaarma manage: validate a user's OTP"),
+    # The vendor documents no sender; this one is otpsite's.
+    ApiPermission("manage.otp.send", "credentials.add_issuedcode", "myKaarma manage: send a user an OTP"),
 )
 
 API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}

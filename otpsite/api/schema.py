@@ -13,6 +13,14 @@ class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ApiKeyBasicScheme(OpenApiAuthenticationExtension):
+    target_class = "otpsite.api.authentication.ApiKeyBasicAuthentication"
+    name = "ApiKeyBasic"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic", "description": "User name: the API key id. Password: its secret."}
+
+
 class ApiKeyMd5BasicScheme(OpenApiAuthenticationExtension):
     target_class = "otpsite.api.authentication.ApiKeyMd5BasicAuthentication"
     name = "CapillaryBasic"

@@ -17,6 +17,7 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     404: (404, "Not found"),
     405: (405, "Method not allowed"),
     429: (429, "Rate limit exceeded"),
+    500: (500, "Internal error"),
     600: (400, "Invalid or Null action passed"),
     601: (400, "Invalid or Null entity type passed"),
     602: (400, "Invalid or Null entity value passed"),
@@ -45,6 +46,7 @@ KIND_CODES = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.THROTTLED: 429,
+    ErrorKind.SERVER_ERROR: 500,
 }
 
 

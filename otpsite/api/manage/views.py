@@ -1,0 +1,146 @@
+import ipaddress
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from credentials import services
+from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
+from otpsite.api.authentication import ApiKeyBasicAuthentication
+from otpsite.api.errors import SurfaceError
+from otpsite.api.fields import UtcMillisDateTimeField
+from otpsite.api.manage import errors, manage_pb2, serializers
+from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
+from otpusers.audit import Actor
+from otpusers.models import OtpUser
+
+PROTOBUF_MESSAGES = {
+    "validate_otp": (manage_pb2.ValidateOtpRequest, manage_pb2.ValidateOtpResponse),
+    "send_otp": (manage_pb2.SendOtpRequest, manage_pb2.SendOtpResponse),
+}
+CLIENT_IP = OpenApiParameter(
+    "clientIp", str, OpenApiParameter.HEADER, description="The end user's IP address; kept on the audit event."
+)
+
+
+def _error_responses(*manage_errors: errors.ManageError) -> dict:
+    by_status: dict[int, list[str]] = {}
+    for error in manage_errors:
+        by_status.setdefault(error.http_status, []).append(f"`{error.code}` {error.name}: {error.message}")
+    return {
+        status: OpenApiResponse(serializers.ManageEnvelopeSerializer, description="; ".join(lines))
+        for status, lines in by_status.items()
+    }
+
+
+COMMON_ERRORS = (
+    errors.ManageError.BAD_REQUEST,
+    errors.ManageError.INVALID_AUTH,
+    errors.ManageError.UNAUTHORIZED,
+    errors.ManageError.INTERNAL_ERROR,
+)
+
+
+class ManageUserOtpViewSet(viewsets.GenericViewSet):
+    """myKaarma's manage API, OTP part. Bodies and responses are JSON or protobuf (manage.proto): the
+    request by Content-Type, the response by Accept, errors included."""
+
+    authentication_classes = [ApiKeyBasicAuthentication]
+    parser_classes = [JSONParser, ProtobufParser]
+    renderer_classes = [JSONRenderer, ProtobufRenderer]
+    error_envelope = errors.ENVELOPE
+    required_api_permissions = {"validate_otp": "manage.otp.verify", "send_otp": "manage.otp.send"}
+
+    def get_protobuf_messages(self) -> tuple[type, type]:
+        return PROTOBUF_MESSAGES.get(getattr(self, "action", None) or "validate_otp", PROTOBUF_MESSAGES["validate_otp"])
+
+    def actor(self) -> Actor:
+        """The caller, with the end user's address from the clientIp header where one is given."""
+        actor = Actor.from_request(self.request)
+        offered = self.request.headers.get("clientIp", "").strip()
+        if not offered:
+            return actor
+        try:
+            client_ip = str(ipaddress.ip_address(offered))
+        except ValueError:
+            raise ValidationError({"clientIp": ["Must be an IPv4 or IPv6 address."]}) from None
+        return Actor(**{**actor.__dict__, "client_ip": client_ip})
+
+    def envelope(self, **payload) -> Response:
+        return Response(errors.envelope(self.request.request_id, **payload))
+
+    @extend_schema(
+        operation_id="manage_validate_user_otp",
+        summary="validate User with OTP and return User",
+        description="ApiScope `manage.otp.verify`. On success, the user (with lastLoginTimestamp now set). A "
+        "wrong, expired, used or locked OTP, an unknown or deactivated user, and a userName and phoneNumber "
+        "that do not name the same person all answer the same 400 `100006 OTP_INVALID`; the reason is in "
+        "the audit log. Accepts and answers JSON or `application/x-protobuf` (manage.proto).",
+        parameters=[CLIENT_IP],
+        request={"application/json": serializers.ManageValidateOtpSerializer, "application/x-protobuf": bytes},
+        responses={200: serializers.ManageValidateOtpResponseSerializer, **_error_responses(*COMMON_ERRORS)},
+    )
+    def validate_otp(self, request):
+        body = serializers.ManageValidateOtpSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        outcome = services.code_verify(
+            organization=request.auth.organization,
+            identifier_type=IdentifierType.USER_NAME,
+            identifier_value=data["userName"],
+            phone_number=data["phoneNumber"],
+            scope=Scope.GENERIC,
+            code=data["otp"],
+            record_login=True,
+            actor=self.actor(),
+        )
+        if outcome != VerifyOutcome.SUCCESS:
+            raise SurfaceError(errors.ManageError.OTP_INVALID)
+        person = OtpUser.objects.get(organization=request.auth.organization, user_name__iexact=data["userName"])
+        return self.envelope(user=serializers.ManageUserSerializer(person).data)
+
+    @extend_schema(
+        operation_id="manage_send_user_otp",
+        summary="send a User an OTP (otpsite extension)",
+        description="**otpsite extension**: myKaarma documents no sender. ApiScope `manage.otp.send`. Sends "
+        "a code (scope GENERIC) by SMS to the user's mobile or by email, within the organization's daily "
+        "limit and resend cooldown (429 `100009`). A userName and phoneNumber that do not name one active "
+        "person answer 404 `100002`.",
+        parameters=[CLIENT_IP],
+        request={"application/json": serializers.ManageSendOtpSerializer, "application/x-protobuf": bytes},
+        responses={
+            200: serializers.ManageSendOtpResponseSerializer,
+            **_error_responses(
+                *COMMON_ERRORS,
+                errors.ManageError.NOT_FOUND,
+                errors.ManageError.RATE_LIMITED,
+                errors.ManageError.DOWNSTREAM_FAIL,
+            ),
+        },
+        extensions={"x-otpsite-extension": True},
+    )
+    def send_otp(self, request):
+        body = serializers.ManageSendOtpSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        channel = Channel.SMS if data["channel"] == "sms" else Channel.EMAIL
+        try:
+            result = services.code_issue(
+                organization=request.auth.organization,
+                identifier_type=IdentifierType.USER_NAME,
+                identifier_value=data["userName"],
+                phone_number=data["phoneNumber"],
+                scope=Scope.GENERIC,
+                destinations=[services.Destination(channel, "")],
+                actor=self.actor(),
+            )
+        except (services.RecipientUnknown, services.DestinationMissing):
+            raise SurfaceError(errors.ManageError.NOT_FOUND) from None
+        except services.IssueRefused as refused:
+            raise SurfaceError(errors.ManageError.RATE_LIMITED, wait=refused.retry_after) from None
+        except services.DeliveryFailed:
+            raise SurfaceError(errors.ManageError.DOWNSTREAM_FAIL) from None
+        return self.envelope(validUntil=UtcMillisDateTimeField().to_representation(result.code.valid_until))
