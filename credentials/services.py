@@ -172,21 +172,20 @@ def code_issue(
 
     A new code supersedes the person's outstanding code for the scope. With `resend_outstanding` (the
     Capillary case) a still valid code is sent again instead, when the organization keeps codes readable.
-    Raises RecipientUnknown, DailyLimitReached, CooldownActive, or DeliveryFailed (after recording the
-    failure on the code, which still counts against the limits)."""
-    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
-    detail = {
-        "scope": scope,
-        "identifier_type": identifier_type,
-        "channels": [d.channel for d in destinations],
-    }
+    With `phone_number`, the person must also have that mobile number. Raises RecipientUnknown (no such
+    active person), DestinationMissing, DailyLimitReached, CooldownActive, or DeliveryFailed (after
+    recording the failure on the code, which still counts against the limits)."""
+    person, reason = _recipient(
+        organization=organization, identifier_type=identifier_type, value=identifier_value, phone_number=phone_number
+    )
+    detail = {"scope": scope, "identifier_type": identifier_type, "channels": [d.channel for d in destinations]}
     if person is None:
         audit_record(
             actor=actor,
             action="code.issue",
             organization=organization,
             outcome=Outcome.FAILURE,
-            reason="unknown_recipient",
+            reason=reason.value,
             detail=detail,
         )
         raise RecipientUnknown(identifier_value)

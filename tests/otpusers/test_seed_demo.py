@@ -50,6 +50,16 @@ def test_running_twice_duplicates_nothing_and_the_printed_curls_work():
     )
     assert generate.status_code == 200, generate.content
 
+    manage_login = re.search(r'curl -s -u "([^"]+)" -H "Content-Type: application/json" -d \'\{"userName"', printed)
+    manage = APIClient()
+    manage.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(manage_login.group(1).encode()).decode())
+    sent = manage.post(
+        "/manage/v2/user/send/otp",
+        {"userName": "ben.okafor", "phoneNumber": "+4915110000002", "channel": "sms"},
+        format="json",
+    )
+    assert sent.status_code == 200, sent.content
+
 
 def test_the_admin_password_printed_logs_in(client):
     printed = seed()

@@ -4,27 +4,28 @@ from otpsite.api.fields import StrictCharField, UtcMillisDateTimeField
 from otpsite.api.serializers import StrictInputSerializer
 
 
-class EmptyStringDateTimeField(UtcMillisDateTimeField):
-    """A date as ISO-8601 UTC with milliseconds, or "" when there is none (protobuf strings have no null)."""
-
-    def to_representation(self, value):
-        return super().to_representation(value) if value is not None else ""
+def required_text(max_length: int) -> StrictCharField:
+    # Protobuf cannot tell a missing string from an empty one, so JSON answers both alike too.
+    return StrictCharField(
+        max_length=max_length,
+        error_messages={"required": "This field is required.", "blank": "This field is required."},
+    )
 
 
 class ManageValidateOtpSerializer(StrictInputSerializer):
-    userName = StrictCharField(max_length=150)
-    phoneNumber = StrictCharField(max_length=32)
-    otp = StrictCharField(max_length=64)
+    userName = required_text(150)
+    phoneNumber = required_text(32)
+    otp = required_text(64)
 
 
 class ManageSendOtpSerializer(StrictInputSerializer):
-    userName = StrictCharField(max_length=150)
-    phoneNumber = StrictCharField(max_length=32)
+    userName = required_text(150)
+    phoneNumber = required_text(32)
     channel = serializers.ChoiceField(choices=["sms", "email"], help_text="Where to send the code.")
 
 
 class ManageUserSerializer(serializers.Serializer):
-    """The 16-field myKaarma User, from the person's profile. Absent strings are ""."""
+    """The 16-field myKaarma User, from the person's profile. Dates are ISO-8601 UTC; absent values are ""."""
 
     firstName = serializers.CharField(source="first_name")
     lastName = serializers.CharField(source="last_name")
@@ -34,17 +35,21 @@ class ManageUserSerializer(serializers.Serializer):
     textNumber = serializers.CharField(source="text_number")
     nickName = serializers.CharField(source="nick_name")
     uuid = serializers.CharField()
-    passwordExpires = EmptyStringDateTimeField(source="password_expires_at")
+    passwordExpires = UtcMillisDateTimeField(source="password_expires_at")
     forcePasswordChange = serializers.BooleanField(source="force_password_change")
     latestInviteStatus = serializers.CharField(source="latest_invite_status")
-    latestInviteDate = EmptyStringDateTimeField(source="latest_invite_date")
+    latestInviteDate = UtcMillisDateTimeField(source="latest_invite_date")
     latestInviteUUID = serializers.SerializerMethodField()
     isValid = serializers.BooleanField(source="is_valid")
-    lastLoginTimestamp = EmptyStringDateTimeField(source="last_login_at")
+    lastLoginTimestamp = UtcMillisDateTimeField(source="last_login_at")
     userRolloutStage = serializers.CharField(source="rollout_stage")
 
     def get_latestInviteUUID(self, person) -> str:
         return str(person.latest_invite_uuid) if person.latest_invite_uuid else ""
+
+    def to_representation(self, person) -> dict:
+        # Protobuf strings have no null: a date or id that is not set is "" in both encodings.
+        return {name: "" if value is None else value for name, value in super().to_representation(person).items()}
 
 
 class ApiErrorSerializer(serializers.Serializer):

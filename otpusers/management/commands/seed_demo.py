@@ -49,7 +49,9 @@ class Command(BaseCommand):
             person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
             if not person.mobile:
                 person.mobile = mobile
-                person.save(update_fields=["mobile", "updated_at"])
+                person.user_name = email.split("@")[0]
+                person.first_name, person.last_name = (part.title() for part in person.user_name.split("."))
+                person.save(update_fields=["mobile", "user_name", "first_name", "last_name", "updated_at"])
             application = applications[app_slug]
             if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
                 services.app_access_create(
@@ -119,6 +121,14 @@ class Command(BaseCommand):
                     f'-d \'{{"entityType": "MOBILE", "entityValue": "{mobile}", "code": "CODE", '
                     '"action": "GENERIC"}\' '
                     f'"{base_url}/v2/otp/validate"',
+                    "  Manage send OTP (otpsite extension; the SMS is printed by the server):",
+                    f'    curl -s -u "{api_key.key_id}:{secret}" -H "Content-Type: application/json" '
+                    f'-d \'{{"userName": "ben.okafor", "phoneNumber": "{PEOPLE[1][1]}", "channel": "sms"}}\' '
+                    f'"{base_url}/manage/v2/user/send/otp"',
+                    "  Manage validate OTP (put the code in):",
+                    f'    curl -s -u "{api_key.key_id}:{secret}" -H "Content-Type: application/json" '
+                    f'-d \'{{"userName": "ben.okafor", "phoneNumber": "{PEOPLE[1][1]}", "otp": "CODE"}}\' '
+                    f'"{base_url}/manage/v2/user/validate/otp"',
                     "",
                 ]
             )
