@@ -71,3 +71,21 @@ class VerifyOutcome(models.TextChoices):
     UNKNOWN_RECIPIENT = "unknown_recipient", "No such person"
     PERSON_INACTIVE = "person_inactive", "The person is deactivated"
     IDENTITY_MISMATCH = "identity_mismatch", "The phone number is not the person's"
+
+
+class CardState(models.TextChoices):
+    """nevisIDM's credential states (credentials/card.py holds the transitions between them)."""
+
+    INITIAL = "initial", "Initial"
+    ACTIVE = "active", "Active"
+    TMP_LOCKED = "tmp-locked", "Temporarily locked"
+    FAIL_LOCKED = "fail-locked", "Locked after failures"
+    RESET_CODE = "reset-code", "Reset code"
+    ADMIN_CHANGED = "admin-changed", "Changed by an administrator"
+    DISABLED = "disabled", "Disabled"
+    ARCHIVED = "archived", "Archived"
+
+
+class TmpLockingMode(models.TextChoices):
+    STRICT = "strict", "Strict: every failure at or past the threshold locks again"
+    THRESHOLD = "threshold", "Threshold: only the failure that reaches it locks"

@@ -113,3 +113,148 @@ class IssuedCode(models.Model):
         if self.valid_until <= now:
             return choices.CodeStatus.EXPIRED
         return choices.CodeStatus.OUTSTANDING
+
+
+class CardPolicy(models.Model):
+    """Geometry and lockout of an organization's OTP cards, with nevisIDM's defaults."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="card_policies")
+    ext_id = models.CharField(max_length=100, verbose_name="external id", help_text="nevisIDM policyExtId.")
+    name = models.CharField(max_length=200)
+    is_default = models.BooleanField(default=False, help_text="Used for new cards that name no policy.")
+    rows = models.PositiveSmallIntegerField(default=14, help_text="Rows A–N on the default card (1 to 26).")
+    cols = models.PositiveSmallIntegerField(default=12, help_text="Columns 1–12 on the default card (1 to 99).")
+    cell_length = models.PositiveSmallIntegerField(default=4, help_text="Digits in each cell (2 to 8).")
+    coordinate_card_format = models.BooleanField(
+        default=False, help_text="Challenges as coordinates (A1–N12) rather than numbers (001–168)."
+    )
+    credential_lifetime_days = models.PositiveIntegerField(default=3650, help_text="How long a new card is valid.")
+    low_on_challenges_threshold = models.PositiveSmallIntegerField(
+        default=20, help_text="A card with fewer unused cells is flagged as low on challenges."
+    )
+    max_cred_failure_count = models.SmallIntegerField(
+        default=3, help_text="Failures since the last success that lock the card for good; -1 never."
+    )
+    tmp_locking_threshold = models.SmallIntegerField(
+        default=2, help_text="Failures since the last success that lock the card for a while; -1 never."
+    )
+    tmp_locking_duration_seconds = models.PositiveIntegerField(default=60, help_text="How long a temporary lock lasts.")
+    tmp_locking_mode = models.CharField(
+        max_length=16, choices=choices.TmpLockingMode.choices, default=choices.TmpLockingMode.STRICT
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "card policies"
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "ext_id"],
+                name="%(app_label)s_%(class)s_unique_ext_id",
+                violation_error_message="This organization already has a policy with this external id.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(is_default=True),
+                name="%(app_label)s_%(class)s_one_default",
+                violation_error_message="An organization has one default card policy.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rows__gte=1, rows__lte=26, cols__gte=1, cols__lte=99),
+                name="%(app_label)s_%(class)s_geometry_range",
+                violation_error_message="A card has 1 to 26 rows and 1 to 99 columns.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cell_length__gte=2, cell_length__lte=8),
+                name="%(app_label)s_%(class)s_cell_length_range",
+                violation_error_message="Cells have 2 to 8 digits.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(max_cred_failure_count__gte=1) | Q(max_cred_failure_count=-1))
+                & (Q(tmp_locking_threshold__gte=1) | Q(tmp_locking_threshold=-1)),
+                name="%(app_label)s_%(class)s_thresholds",
+                violation_error_message="Failure thresholds are at least 1, or -1 for never.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ext_id})"
+
+
+class OtpCard(models.Model):
+    """An nevisIDM OTP card: a grid of single-use cells, encrypted at rest, and its credential state.
+
+    `counters` (one base-36 digit per cell, see credentials/card.py) is not secret; the cells are, and live
+    only in `grid_sealed`. Every change bumps `version` (optimistic locking for the API's PATCH and replace);
+    logins and challenges are decided under a row lock."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="otp_cards", verbose_name="person")
+    policy = models.ForeignKey(CardPolicy, on_delete=models.PROTECT, related_name="cards")
+    public_id = models.CharField(max_length=24, unique=True, default=new_object_id, editable=False)
+    ext_id = models.CharField(max_length=100, verbose_name="external id", help_text="nevisIDM extId.")
+    state = models.CharField(max_length=16, choices=choices.CardState.choices, default=choices.CardState.INITIAL)
+    state_change_reason = models.CharField(max_length=100, blank=True)
+    state_change_detail = models.CharField(max_length=500, blank=True)
+    modification_comment = models.CharField(max_length=500, blank=True)
+    rows = models.PositiveSmallIntegerField()
+    cols = models.PositiveSmallIntegerField()
+    coordinate_card_format = models.BooleanField(default=False)
+    grid_sealed = models.TextField(editable=False, help_text="The cells, AES-GCM encrypted.")
+    counters = models.TextField(editable=False, help_text="Times each cell was challenged, base 36, row-major.")
+    cells_remaining = models.PositiveSmallIntegerField(help_text="Cells never challenged.")
+    latest_challenge = models.CharField(max_length=8, blank=True)
+    successful_login_count = models.PositiveIntegerField(default=0)
+    failed_login_count = models.PositiveIntegerField(default=0, help_text="Failures since the last success.")
+    last_successful_login_at = models.DateTimeField(null=True, blank=True)
+    last_failed_login_at = models.DateTimeField(null=True, blank=True)
+    tmp_locked_until = models.DateTimeField(null=True, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "OTP card"
+        ordering = ["-created_at", "-id"]
+        permissions = [("print_otpcard", "Can print OTP cards (shows the cells)")]
+        indexes = [models.Index(fields=["otp_user", "-created_at"], name="credentials_card_person_time")]
+        constraints = [
+            public_id_constraint(),
+            models.UniqueConstraint(
+                fields=["organization", "ext_id"],
+                name="%(app_label)s_%(class)s_unique_ext_id",
+                violation_error_message="This organization already has a card with this external id.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=choices.CardState.values),
+                name="%(app_label)s_%(class)s_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True)
+                | Q(valid_from__isnull=True)
+                | Q(valid_to__gt=models.F("valid_from")),
+                name="%(app_label)s_%(class)s_validity_order",
+                violation_error_message="The validity must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"OTP card {self.ext_id} of {self.otp_user}"
+
+    @property
+    def low_on_challenges(self) -> bool:
+        return self.cells_remaining < self.policy.low_on_challenges_threshold
+
+    def effective_state(self, now=None) -> str:
+        """The state, with a temporary lock that has run out read as active (it is written back lazily)."""
+        now = now or timezone.now()
+        if self.state == choices.CardState.TMP_LOCKED and self.tmp_locked_until and self.tmp_locked_until <= now:
+            return choices.CardState.ACTIVE
+        return self.state
+
+    def is_within_validity(self, now=None) -> bool:
+        now = now or timezone.now()
+        return (self.valid_from is None or self.valid_from <= now) and (self.valid_to is None or now < self.valid_to)

@@ -15,7 +15,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from credentials import codes, crypto, delivery
-from credentials.choices import IDENTIFIER_FIELDS, Channel, DeliveryStatus, IdentifierType, VerifyOutcome
+from credentials.choices import (
+    IDENTIFIER_FIELDS,
+    Channel,
+    DeliveryStatus,
+    IdentifierType,
+    VerifyOutcome,
+)
 from credentials.models import IssuedCode
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
@@ -432,3 +438,24 @@ def codes_reseal(*, batch_size: int = 500) -> int:
         resealed += len(batch)
         if len(batch) < batch_size:
             return resealed
+
+
+__all__ = [
+    "DAILY_WINDOW",
+    "CooldownActive",
+    "DailyLimitReached",
+    "DeliveryFailed",
+    "Destination",
+    "DestinationMissing",
+    "IssueRefused",
+    "IssueResult",
+    "NoValidCode",
+    "ReadBackDisabled",
+    "RecipientUnknown",
+    "code_issue",
+    "code_read_back",
+    "code_revoke",
+    "code_verify",
+    "codes_reseal",
+    "otp_user_find",
+]
