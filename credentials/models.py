@@ -219,7 +219,10 @@ class OtpCard(models.Model):
     class Meta:
         verbose_name = "OTP card"
         ordering = ["-created_at", "-id"]
-        permissions = [("print_otpcard", "Can print OTP cards (shows the cells)")]
+        permissions = [
+            ("print_otpcard", "Can print OTP cards (shows the cells)"),
+            ("change_state_otpcard", "Can change the state of OTP cards and log in with them"),
+        ]
         indexes = [models.Index(fields=["otp_user", "-created_at"], name="credentials_card_person_time")]
         constraints = [
             public_id_constraint(),

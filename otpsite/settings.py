@@ -43,6 +43,12 @@ OTPSITE_SMS_WEBHOOK_URL = env_str("OTPSITE_SMS_WEBHOOK_URL")
 OTPSITE_SMS_WEBHOOK_TOKEN = env_secret("OTPSITE_SMS_WEBHOOK_TOKEN")
 OTPSITE_SMS_WEBHOOK_TIMEOUT = env_int("OTPSITE_SMS_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
 
+# nevisIDM self-admin tokens (X-Token): HS256 key; empty switches self-admin off.
+OTPSITE_SELF_ADMIN_JWT_KEY = env_secret("OTPSITE_SELF_ADMIN_JWT_KEY") or (
+    "development-self-admin-key-not-for-production" if DEBUG else ""
+)
+OTPSITE_SELF_ADMIN_JWT_LEEWAY = env_int("OTPSITE_SELF_ADMIN_JWT_LEEWAY", 30, minimum=0, maximum=600)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -1,6 +1,9 @@
 import base64
 import binascii
+from dataclasses import dataclass
 
+import jwt
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -86,3 +89,58 @@ class ApiKeyMd5BasicAuthentication(ApiKeyBasicAuthentication):
     clients send their till credentials."""
 
     md5_of_secret = True
+
+
+@dataclass(frozen=True)
+class SelfAdminToken:
+    """A person acting on their own credentials (nevisIDM self-admin): the token's client and user."""
+
+    client_ext_id: str
+    user_ext_id: str
+
+
+class SelfAdminPrincipal:
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, token: SelfAdminToken):
+        self.token = token
+
+    def __str__(self) -> str:
+        return f"self-admin {self.token.user_ext_id}@{self.token.client_ext_id}"
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return False
+
+
+class SelfAdminJwtAuthentication(BaseAuthentication):
+    """nevisIDM self-admin: a JWT in the X-Token header, signed with OTPSITE_SELF_ADMIN_JWT_KEY (HS256),
+    whose `sub` is the user's external id and `client` the client's. `exp` is required."""
+
+    def authenticate(self, request):
+        token = request.headers.get("X-Token")
+        if not token:
+            return None
+        if not settings.OTPSITE_SELF_ADMIN_JWT_KEY:
+            raise AuthenticationFailed("Self-admin tokens are not enabled on this server.")
+        try:
+            claims = jwt.decode(
+                token,
+                settings.OTPSITE_SELF_ADMIN_JWT_KEY,
+                algorithms=["HS256"],
+                options={"require": ["exp", "sub", "client"]},
+                leeway=settings.OTPSITE_SELF_ADMIN_JWT_LEEWAY,
+            )
+        except jwt.InvalidTokenError as error:
+            raise AuthenticationFailed(f"The X-Token is not valid: {error}") from None
+        if not isinstance(claims["sub"], str) or not isinstance(claims["client"], str):
+            raise AuthenticationFailed("The X-Token's sub and client must be strings.")
+        self_admin = SelfAdminToken(client_ext_id=claims["client"], user_ext_id=claims["sub"])
+        return SelfAdminPrincipal(self_admin), self_admin
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="otpsite"'

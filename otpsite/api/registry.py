@@ -29,6 +29,20 @@ _PERMISSIONS = (
     ApiPermission("manage.otp.verify", "credentials.verify_issuedcode", "myKaarma manage: validate a user's OTP"),
     # The vendor documents no sender; this one is otpsite's.
     ApiPermission("manage.otp.send", "credentials.add_issuedcode", "myKaarma manage: send a user an OTP"),
+    ApiPermission("AccessControl.CredentialView", "credentials.view_otpcard", "nevisIDM: read OTP cards"),
+    ApiPermission("AccessControl.CredentialCreate", "credentials.add_otpcard", "nevisIDM: create OTP cards"),
+    ApiPermission(
+        "AccessControl.CredentialModify", "credentials.change_otpcard", "nevisIDM: change, replace OTP cards"
+    ),
+    ApiPermission("AccessControl.CredentialDelete", "credentials.delete_otpcard", "nevisIDM: delete OTP cards"),
+    ApiPermission(
+        "AccessControl.CredentialChangeState",
+        "credentials.change_state_otpcard",
+        "nevisIDM: change a card's state, and log in with it",
+    ),
+    ApiPermission(
+        "AccessControl.PolicyConfigurationView", "credentials.view_cardpolicy", "nevisIDM: read card policies"
+    ),
 )
 
 API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}
