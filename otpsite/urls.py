@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("otpsite.api.applivery.urls")),
     path("", include("otpsite.api.capillary.urls")),
     path("", include("otpsite.api.manage.urls")),
+    path("", include("otpsite.api.nevisidm.urls")),
 ]
 
 if settings.DEBUG:

@@ -218,6 +218,11 @@ def card_set_state(
     return card
 
 
+def card_audit_read(*, card: OtpCard, actor: Actor) -> None:
+    """Records that the card's cells were shown (API read, print page): every grid read-back is audited."""
+    _card_audit(card, actor, "card.read_back")
+
+
 @transaction.atomic
 def card_delete(*, card: OtpCard, actor: Actor) -> None:
     _card_audit(card, actor, "card.delete")
@@ -361,6 +366,7 @@ __all__ = [
     "LoginResult",
     "NoCard",
     "StaleVersion",
+    "card_audit_read",
     "card_cells",
     "card_challenge",
     "card_create",

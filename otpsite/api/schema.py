@@ -34,6 +34,20 @@ class ApiKeyMd5BasicScheme(OpenApiAuthenticationExtension):
         }
 
 
+class SelfAdminJwtScheme(OpenApiAuthenticationExtension):
+    target_class = "otpsite.api.authentication.SelfAdminJwtAuthentication"
+    name = "SelfAdminXToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Token",
+            "description": "nevisIDM self-admin: an HS256 JWT with `sub` the user's and `client` the client's "
+            "external id, and `exp`. Allowed only on GET and DELETE of the user's own OTP credential.",
+        }
+
+
 def document_paths_without_trailing_slash(result, generator, request, public):
     """Routes accept an optional trailing slash; the schema shows each path as its vendor documents it."""
     paths = result["paths"]

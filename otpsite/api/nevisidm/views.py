@@ -1,0 +1,366 @@
+from django.utils.functional import cached_property
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+
+from credentials import services
+from credentials.card import InvalidTransition
+from credentials.models import CardPolicy, OtpCard
+from otpsite.api.authentication import ApiKeyBearerAuthentication, SelfAdminJwtAuthentication, SelfAdminToken
+from otpsite.api.errors import SurfaceError
+from otpsite.api.nevisidm import errors, serializers
+from otpsite.api.permissions import caller_holds
+from otpsite.api.scoping import organizations_for
+from otpusers.audit import Actor
+from otpusers.choices import ActorType
+from otpusers.models import Organization, OtpUser
+
+PATH_PARAMETERS = [
+    OpenApiParameter("clientExtId", str, OpenApiParameter.PATH, description="External id of the client."),
+    OpenApiParameter("userExtId", str, OpenApiParameter.PATH, description="External id of the user."),
+]
+EXT_ID = OpenApiParameter("extId", str, OpenApiParameter.PATH, description="External id of the OTP credential.")
+
+
+def _errors(*codes: str) -> dict:
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        http_status, message = errors.ERRORS[code]
+        by_status.setdefault(http_status, []).append(f"`{code}` {message}")
+    return {
+        http_status: OpenApiResponse(serializers.NevisErrorSerializer, description="; ".join(lines))
+        for http_status, lines in by_status.items()
+    }
+
+
+COMMON = ("errors.notAuthenticated", "errors.permissionDenied", "errors.noRecord")
+
+
+class NevisUserMixin:
+    """Resolves the path's client and user within what the caller may see; anything else is errors.noRecord.
+    A self-admin token may only name its own client and user."""
+
+    authentication_classes = [ApiKeyBearerAuthentication, SelfAdminJwtAuthentication]
+    error_envelope = errors.ENVELOPE
+    lookup_value_regex = "[^/]+"
+
+    def _valid(self, value) -> str:
+        if not isinstance(value, str) or not serializers.EXT_ID_PATTERN.match(value):
+            raise NotFound()
+        return value
+
+    @cached_property
+    def person(self) -> OtpUser:
+        client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
+        if isinstance(self.request.auth, SelfAdminToken):
+            if (self.request.auth.client_ext_id, self.request.auth.user_ext_id) != (client, user):
+                raise PermissionDenied("A self-admin token acts only on its own user's credentials.")
+            organizations = Organization.objects.all()
+        else:
+            organizations = organizations_for(self.request)
+        person = (
+            OtpUser.objects.select_related("organization")
+            .filter(organization__in=organizations, organization__ext_id=client, ext_id=user)
+            .first()
+        )
+        if person is None:
+            raise NotFound()
+        return person
+
+    def require(self, name: str) -> None:
+        if not caller_holds(self.request, name):
+            raise PermissionDenied(f"This action requires the permission {name}.")
+
+    def actor(self) -> Actor:
+        if isinstance(self.request.auth, SelfAdminToken):
+            return Actor(
+                type=ActorType.PERSON,
+                label=str(self.request.user),
+                client_ip=self.request.META.get("REMOTE_ADDR") or None,
+                request_id=getattr(self.request, "request_id", ""),
+            )
+        return Actor.from_request(self.request)
+
+
+def _version_conflict():
+    return SurfaceError("errors.pessimisticLockingFailure")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List a user's OTP credentials",
+        parameters=[
+            *PATH_PARAMETERS,
+            OpenApiParameter("continuationToken", str, description="From the previous page's _pagination."),
+            OpenApiParameter("limit", int, description="Page size, 1 to 100 (0 or absent: 100)."),
+        ],
+        responses={200: serializers.OtpCredentialListSerializer, **_errors("errors.invalidData", *COMMON)},
+    ),
+    retrieve=extend_schema(
+        summary="Get an OTP credential",
+        description="Needs AccessControl.CredentialView, or a self-admin X-Token of this user. The answer "
+        "carries the card (`otp`), so every call is audited as a read-back.",
+        parameters=[*PATH_PARAMETERS, EXT_ID],
+        responses={200: serializers.OtpCredentialSerializer, **_errors(*COMMON)},
+    ),
+    create=extend_schema(
+        summary="Create an OTP credential",
+        description="A new card from the policy; at most two cards per user that are not archived (422 "
+        "errors.tooManyOTPCards). 201 with a Location header.",
+        parameters=PATH_PARAMETERS,
+        request=serializers.OtpCredentialCreateSerializer,
+        responses={
+            201: serializers.OtpCredentialSerializer,
+            **_errors(
+                "errors.invalidData",
+                *COMMON,
+                "errors.tooManyOTPCards",
+                "errors.duplicateValue",
+                "errors.missingReferenceData",
+            ),
+        },
+    ),
+    partial_update=extend_schema(
+        summary="Update an OTP credential",
+        description="State (along the transition table; a change of state also needs "
+        "AccessControl.CredentialChangeState), validity and comment. `version` must be the one last read: "
+        "otherwise 409 errors.pessimisticLockingFailure and nothing changes.",
+        parameters=[*PATH_PARAMETERS, EXT_ID],
+        request=serializers.OtpCredentialPatchSerializer,
+        responses={
+            200: serializers.OtpCredentialSerializer,
+            **_errors("errors.invalidData", *COMMON, "errors.pessimisticLockingFailure", "errors.policyViolation"),
+        },
+    ),
+    destroy=extend_schema(
+        summary="Delete an OTP credential",
+        parameters=[*PATH_PARAMETERS, EXT_ID],
+        responses={204: None, **_errors(*COMMON)},
+    ),
+)
+class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
+    """nevisIDM core API: a user's OTP card credentials."""
+
+    required_api_permissions = {
+        "list": "AccessControl.CredentialView",
+        "retrieve": "AccessControl.CredentialView",
+        "create": (
+            "AccessControl.CredentialCreate",
+            "AccessControl.CredentialView",
+            "AccessControl.PolicyConfigurationView",
+        ),
+        "partial_update": ("AccessControl.CredentialModify", "AccessControl.CredentialView"),
+        "replace": ("AccessControl.CredentialModify", "AccessControl.CredentialView"),
+        "destroy": "AccessControl.CredentialDelete",
+    }
+    self_admin_actions = ("retrieve", "destroy")
+    queryset = OtpCard.objects.none()  # for the schema generator; requests use get_queryset()
+    serializer_class = serializers.OtpCredentialSerializer
+    lookup_url_kwarg = "extId"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return OtpCard.objects.filter(otp_user=self.person).select_related("policy", "otp_user").order_by("id")
+
+    def get_object(self) -> OtpCard:
+        ext_id = self._valid(self.kwargs.get(self.lookup_url_kwarg))
+        card = self.get_queryset().filter(ext_id=ext_id).first()
+        if card is None:
+            raise NotFound()
+        return card
+
+    def list(self, request, *args, **kwargs):
+        page = serializers.CredentialPageQuerySerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        limit = page.validated_data.get("limit") or 100
+        cards = list(self.get_queryset().filter(id__gt=page.validated_data.get("after", 0))[: limit + 1])
+        more = len(cards) > limit
+        cards = cards[:limit]
+        for card in cards:
+            services.card_audit_read(card=card, actor=self.actor())
+        return Response(
+            {
+                "items": self.get_serializer(cards, many=True).data,
+                "_pagination": {
+                    "continuationToken": serializers.continuation_token(cards[-1].pk) if more else None,
+                    "limit": limit,
+                },
+            }
+        )
+
+    def retrieve(self, request, *args, **kwargs):
+        card = self.get_object()
+        services.card_audit_read(card=card, actor=self.actor())
+        return Response(self.get_serializer(card).data)
+
+    def create(self, request, *args, **kwargs):
+        body = serializers.OtpCredentialCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        policy = None
+        if "policyExtId" in data:
+            policy = CardPolicy.objects.filter(
+                organization=self.person.organization, ext_id=data["policyExtId"]
+            ).first()
+            if policy is None:
+                raise SurfaceError("errors.missingReferenceData", f"no policy {data['policyExtId']!r}")
+        if (
+            "extId" in data
+            and OtpCard.objects.filter(organization=self.person.organization, ext_id=data["extId"]).exists()
+        ):
+            raise SurfaceError("errors.duplicateValue", f"extId {data['extId']!r}")
+        try:
+            card = services.card_create(
+                person=self.person,
+                ext_id=data.get("extId", ""),
+                policy=policy,
+                state=data["stateName"],
+                actor=self.actor(),
+            )
+        except services.CardLimitReached:
+            raise SurfaceError("errors.tooManyOTPCards") from None
+        response = Response(self.get_serializer(card).data, status=status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(f"{request.path.rstrip('/')}/{card.ext_id}")
+        return response
+
+    def partial_update(self, request, *args, **kwargs):
+        card = self.get_object()
+        body = serializers.OtpCredentialPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if "stateName" in data and data["stateName"] != card.effective_state():
+            self.require("AccessControl.CredentialChangeState")
+        validity = data.get("validity", {})
+        dates = {
+            name: validity[wire] for name, wire in (("valid_from", "from"), ("valid_to", "to")) if wire in validity
+        }
+        try:
+            card = services.card_set_state(
+                card=card,
+                state=data.get("stateName"),
+                reason=data.get("stateChangeReason", ""),
+                detail=data.get("stateChangeDetail", ""),
+                comment=data.get("modificationComment"),
+                expected_version=data["version"],
+                actor=self.actor(),
+                **dates,
+            )
+        except services.StaleVersion:
+            raise _version_conflict() from None
+        except InvalidTransition as error:
+            raise SurfaceError("errors.policyViolation", str(error)) from None
+        return Response(self.get_serializer(card).data)
+
+    @extend_schema(
+        summary="Replace the OTP card's secret",
+        description="A new grid; extId, policy and state stay. `version` must be the one last read.",
+        parameters=[*PATH_PARAMETERS, EXT_ID],
+        request=serializers.OtpCredentialReplaceSerializer,
+        responses={
+            200: serializers.OtpCredentialSerializer,
+            **_errors("errors.invalidData", *COMMON, "errors.pessimisticLockingFailure"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def replace(self, request, *args, **kwargs):
+        card = self.get_object()
+        body = serializers.OtpCredentialReplaceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            card = services.card_replace(
+                card=card,
+                comment=body.validated_data["modificationComment"],
+                expected_version=body.validated_data["version"],
+                actor=self.actor(),
+            )
+        except services.StaleVersion:
+            raise _version_conflict() from None
+        return Response(self.get_serializer(card).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.card_delete(card=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
+    """nevisIDM auth API: challenge and login with the user's current OTP card."""
+
+    required_api_permissions = {
+        "challenge": "AccessControl.CredentialView",
+        "login": ("AccessControl.CredentialView", "AccessControl.CredentialChangeState"),
+    }
+    serializer_class = serializers.ChallengeResponseSerializer
+
+    def _refusals(self, call):
+        try:
+            return call()
+        except services.NoCard:
+            raise NotFound() from None
+        except services.CardLocked:
+            raise SurfaceError("errors.credentialLocked") from None
+        except services.CardNotUsable:
+            raise SurfaceError("errors.credentialNotActive") from None
+
+    @extend_schema(
+        summary="Generate an OTP challenge",
+        description="Names an unused cell of the user's most recent card and stores it as the card's latest "
+        "challenge; the cell is never challenged again. `challenge` is null when every cell has been used.",
+        parameters=PATH_PARAMETERS,
+        request=None,
+        responses={
+            200: serializers.ChallengeResponseSerializer,
+            **_errors(*COMMON, "errors.credentialNotActive", "errors.credentialLocked"),
+        },
+    )
+    def challenge(self, request, *args, **kwargs):
+        card, challenge = self._refusals(lambda: services.card_challenge(person=self.person, actor=self.actor()))
+        return Response({"challenge": challenge, "status": card.effective_state()})
+
+    @extend_schema(
+        summary="Log in with an OTP card",
+        description="200 whatever the answer, with `statusCode` as nevisIDM answers (0 success, 2 wrong "
+        "answer, 3 no such challenge waiting: not counted). Wrong answers lock the card as its policy says; "
+        "a locked card answers 423.",
+        parameters=PATH_PARAMETERS,
+        request=serializers.LoginSerializer,
+        responses={
+            200: serializers.LoginStatusSerializer,
+            **_errors("errors.invalidData", *COMMON, "errors.credentialNotActive", "errors.credentialLocked"),
+        },
+    )
+    def login(self, request, *args, **kwargs):
+        body = serializers.LoginSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        result = self._refusals(
+            lambda: services.card_login(
+                person=self.person,
+                challenge=data["challenge"],
+                password=data["password"],
+                update_login_info=data["updateLoginInfoOnSuccess"],
+                actor=self.actor(),
+            )
+        )
+        status_code, description = errors.LOGIN_STATUS[result.outcome.value]
+        card = result.card
+        self.person.refresh_from_db(fields=["last_login_at"])
+        field = serializers.NevisDateTimeField()
+        return Response(
+            {
+                "statusCode": status_code,
+                "description": description,
+                "userExtId": self.person.ext_id,
+                "clientExtId": self.person.organization.ext_id,
+                "credentialExtId": card.ext_id,
+                "credentialType": "OTP Card",
+                "userLastLogin": field.to_representation(self.person.last_login_at),
+                "credentialLastLogin": field.to_representation(card.last_successful_login_at),
+                "credentialLastLoginFailure": field.to_representation(card.last_failed_login_at),
+                "successfulLoginCount": card.successful_login_count,
+                "failedLoginCount": card.failed_login_count,
+            }
+        )
