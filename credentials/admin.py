@@ -1,10 +1,18 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from credentials import services
-from credentials.choices import CodeStatus
-from credentials.models import IssuedCode
-from otpusers.admin import BoundedCountPaginator
+from credentials.card import Geometry, InvalidTransition
+from credentials.choices import CardState, CodeStatus
+from credentials.models import CardPolicy, IssuedCode, OtpCard
+from otpusers.admin import BoundedCountPaginator, OtpUserAdmin
 from otpusers.audit import Actor
 
 
@@ -105,3 +113,295 @@ class IssuedCodeAdmin(admin.ModelAdmin):
             for issued in queryset.outstanding(timezone.now()).select_related("organization")
         )
         self.message_user(request, f"Revoked {revoked} outstanding codes.", messages.SUCCESS)
+
+
+#
+# OTP cards
+#
+
+
+class LowOnChallengesFilter(admin.SimpleListFilter):
+    title = "challenges left"
+    parameter_name = "challenges"
+
+    def lookups(self, request, model_admin):
+        return (("low", "Low (under the policy's threshold)"), ("used-up", "None left"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(cells_remaining__lt=F("policy__low_on_challenges_threshold"))
+        if self.value() == "used-up":
+            return queryset.filter(cells_remaining=0)
+        return queryset
+
+
+class CardReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="Recorded as the state change reason and in the audit log.")
+    detail = forms.CharField(max_length=500, required=False)
+
+
+CARD_ACTIONS = {
+    # action: (description, target state or None for a new grid)
+    "unlock": ("Unlock (set active)", CardState.ACTIVE),
+    "disable": ("Disable", CardState.DISABLED),
+    "archive": ("Archive", CardState.ARCHIVED),
+    "replace": ("Replace the card (new grid)", None),
+}
+
+
+class OtpCardAddForm(forms.ModelForm):
+    class Meta:
+        model = OtpCard
+        fields = ("otp_user", "policy", "ext_id")
+
+    ext_id = forms.CharField(max_length=100, required=False, help_text="Generated when empty.")
+
+
+@admin.register(OtpCard)
+class OtpCardAdmin(admin.ModelAdmin):
+    """Cards are made with a generated grid and changed only through the actions, never edited by hand;
+    the cells are shown only on the permissioned, audited print page."""
+
+    list_display = (
+        "ext_id",
+        "otp_user",
+        "state",
+        "cells_remaining",
+        "successful_login_count",
+        "failed_login_count",
+        "valid_to",
+        "updated_at",
+    )
+    list_filter = ("state", LowOnChallengesFilter, "organization", "policy")
+    list_select_related = ("otp_user", "policy")
+    search_fields = ("=ext_id", "otp_user__email", "otp_user__ext_id", "otp_user__user_name")
+    search_help_text = "Exact card id, or the person's email, external id or user name."
+    autocomplete_fields = ("otp_user",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+    actions = tuple(CARD_ACTIONS)
+    fieldsets = (
+        (None, {"fields": ("ext_id", "otp_user", "policy", "organization", "print_link")}),
+        (
+            "State",
+            {
+                "fields": (
+                    "state",
+                    "state_change_reason",
+                    "state_change_detail",
+                    "modification_comment",
+                    "tmp_locked_until",
+                    "valid_from",
+                    "valid_to",
+                    "version",
+                )
+            },
+        ),
+        (
+            "Use",
+            {
+                "fields": (
+                    "cells_remaining",
+                    "latest_challenge",
+                    "successful_login_count",
+                    "failed_login_count",
+                    "last_successful_login_at",
+                    "last_failed_login_at",
+                )
+            },
+        ),
+        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = OtpCardAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": ("otp_user", "policy", "ext_id")}),)
+        return self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [name for _, section in self.fieldsets for name in section["fields"]]
+
+    def has_change_permission(self, request, obj=None):
+        # A card's page is read-only; changes go through the actions, which need the change permission.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.display(description="printable card")
+    def print_link(self, obj: OtpCard) -> str:
+        url = reverse("admin:credentials_otpcard_print", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Print the card</a> (shown to you, and audited)', url)
+
+    def save_model(self, request, obj, form, change):
+        created = services.card_create(
+            person=form.cleaned_data["otp_user"],
+            policy=form.cleaned_data["policy"],
+            ext_id=form.cleaned_data["ext_id"],
+            actor=Actor.from_request(request),
+        )
+        obj.pk, obj._state.adding = created.pk, False
+
+    def delete_model(self, request, obj):
+        services.card_delete(card=obj, actor=Actor.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for card in queryset.select_related("organization"):
+            services.card_delete(card=card, actor=Actor.from_request(request))
+
+    def _card_action(self, request, queryset, name: str):
+        description, target = CARD_ACTIONS[name]
+        form = CardReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/credentials/otpcard/action_reason.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "title": f"{description}: give a reason",
+                    "cards": queryset,
+                    "form": form,
+                    "action": name,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
+        done, refused = 0, []
+        for card in queryset:
+            try:
+                if target is None:
+                    services.card_replace(card=card, comment=reason, actor=actor)
+                else:
+                    services.card_set_state(
+                        card=card, state=target, reason=reason, detail=form.cleaned_data["detail"], actor=actor
+                    )
+                done += 1
+            except InvalidTransition as error:
+                refused.append(f"{card.ext_id}: {error}")
+        self.message_user(request, f"{description}: {done} cards.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+        return None
+
+    @admin.action(description="Unlock the selected cards (set active)", permissions=["change"])
+    def unlock(self, request, queryset):
+        return self._card_action(request, queryset, "unlock")
+
+    @admin.action(description="Disable the selected cards", permissions=["change"])
+    def disable(self, request, queryset):
+        return self._card_action(request, queryset, "disable")
+
+    @admin.action(description="Archive the selected cards", permissions=["change"])
+    def archive(self, request, queryset):
+        return self._card_action(request, queryset, "archive")
+
+    @admin.action(description="Replace the selected cards (new grids)", permissions=["change"])
+    def replace(self, request, queryset):
+        return self._card_action(request, queryset, "replace")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="credentials_otpcard_print",
+            ),
+            *super().get_urls(),
+        ]
+
+    def print_view(self, request, pk: int):
+        """The card as the person gets it on paper: only for staff allowed to print, and audited."""
+        if not request.user.has_perm("credentials.print_otpcard"):
+            raise PermissionDenied
+        card = OtpCard.objects.select_related("otp_user", "organization").filter(pk=pk).first()
+        if card is None:
+            raise Http404
+        cells = services.card_cells(card)
+        services.card_audit_read(card=card, actor=Actor.from_request(request))
+        geometry = Geometry(card.rows, card.cols, card.coordinate_card_format)
+        rows = [
+            [(geometry.challenge_name(row * card.cols + col), cells[row * card.cols + col]) for col in range(card.cols)]
+            for row in range(card.rows)
+        ]
+        response = TemplateResponse(
+            request,
+            "admin/credentials/otpcard/print.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": f"OTP card {card.ext_id}",
+                "card": card,
+                "rows": rows,
+                "column_numbers": range(1, card.cols + 1),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(CardPolicy)
+class CardPolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "ext_id",
+        "organization",
+        "is_default",
+        "rows",
+        "cols",
+        "cell_length",
+        "max_cred_failure_count",
+        "tmp_locking_threshold",
+    )
+    list_filter = ("is_default", "coordinate_card_format", "tmp_locking_mode", "organization")
+    list_select_related = ("organization",)
+    search_fields = ("name", "ext_id", "organization__name")
+    search_help_text = "Name, external id or organization."
+    autocomplete_fields = ("organization",)
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("organization", "name", "ext_id", "is_default")}),
+        (
+            "Card",
+            {
+                "fields": (
+                    ("rows", "cols", "cell_length"),
+                    "coordinate_card_format",
+                    "credential_lifetime_days",
+                    "low_on_challenges_threshold",
+                )
+            },
+        ),
+        (
+            "Lockout",
+            {
+                "fields": (
+                    "max_cred_failure_count",
+                    "tmp_locking_threshold",
+                    "tmp_locking_duration_seconds",
+                    "tmp_locking_mode",
+                )
+            },
+        ),
+        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+    )
+
+
+class OtpCardInline(admin.TabularInline):
+    model = OtpCard
+    fields = ("ext_id", "state", "cells_remaining", "failed_login_count", "valid_to", "policy")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+# A person's cards on the person's page (otpusers must not import credentials, so it is added from here).
+OtpUserAdmin.inlines = (*OtpUserAdmin.inlines, OtpCardInline)
