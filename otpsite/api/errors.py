@@ -81,15 +81,25 @@ def _field_messages(detail, wire_names: dict[str, str]) -> dict[str, list[str]]:
     return {"body": _flatten(detail)}
 
 
+def _specific(exc: exceptions.APIException) -> str:
+    """The exception's own message, or "" when it only repeats DRF's generic one (the envelope's message
+    then stands alone, so that a missing object reads exactly like another tenant's)."""
+    detail = str(exc.detail)
+    return "" if detail == str(exc.default_detail) else detail
+
+
 def _classify(exc: exceptions.APIException, wire_names: dict[str, str]) -> ErrorDetail:
     if isinstance(exc, SurfaceError):
-        return ErrorDetail(ErrorKind.SURFACE, str(exc.detail), surface_code=exc.surface_code)
+        detail = str(exc.detail)
+        return ErrorDetail(
+            ErrorKind.SURFACE, "" if detail == str(exc.surface_code) else detail, surface_code=exc.surface_code
+        )
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return ErrorDetail(ErrorKind.NOT_AUTHENTICATED, str(exc.detail))
+        return ErrorDetail(ErrorKind.NOT_AUTHENTICATED, _specific(exc))
     if isinstance(exc, exceptions.PermissionDenied):
-        return ErrorDetail(ErrorKind.PERMISSION_DENIED, str(exc.detail))
+        return ErrorDetail(ErrorKind.PERMISSION_DENIED, _specific(exc))
     if isinstance(exc, exceptions.NotFound):
-        return ErrorDetail(ErrorKind.NOT_FOUND, str(exc.detail))
+        return ErrorDetail(ErrorKind.NOT_FOUND, _specific(exc))
     if isinstance(exc, exceptions.MethodNotAllowed):
         return ErrorDetail(ErrorKind.METHOD_NOT_ALLOWED, str(exc.detail))
     if isinstance(exc, exceptions.Throttled):

@@ -165,6 +165,8 @@ def test_the_person_page_adds_accesses_inline_through_the_service(superuser_clie
             f"{prefix}-0-otp_user": person.pk,
             f"{prefix}-0-published_application": access.published_application.pk,
             f"{prefix}-0-allowed_downloads_num": "-1",
+            "otp_cards-TOTAL_FORMS": "0",
+            "otp_cards-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -31,7 +31,7 @@ class AppliveryErrorEnvelope(ErrorEnvelope):
         body: dict = {"code": code, "message": message}
         if error.fields:
             body["data"] = error.fields
-        elif error.kind in (ErrorKind.NOT_AUTHENTICATED, ErrorKind.PERMISSION_DENIED):
+        elif error.kind in (ErrorKind.NOT_AUTHENTICATED, ErrorKind.PERMISSION_DENIED) and error.message:
             body["data"] = {"detail": error.message}
         return status_code, {"status": False, "error": body}
 

@@ -64,8 +64,7 @@ class CapillaryErrorEnvelope(ErrorEnvelope):
             ] or [error_item(400, error.message)]
             return 400, {"errors": items}
         code = error.surface_code if error.kind == ErrorKind.SURFACE else KIND_CODES[error.kind]
-        detail = "" if error.message == str(code) else error.message
-        return ERROR_CODES[code][0], {"errors": [error_item(code, detail)]}
+        return ERROR_CODES[code][0], {"errors": [error_item(code, error.message)]}
 
 
 ENVELOPE = CapillaryErrorEnvelope()

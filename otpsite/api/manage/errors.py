@@ -66,8 +66,7 @@ class ManageErrorEnvelope(ErrorEnvelope):
             ] or [error_item(ManageError.BAD_REQUEST, error.message)]
             return 400, envelope(error.request_id, items)
         manage_error = error.surface_code if error.kind == ErrorKind.SURFACE else KIND_ERRORS[error.kind]
-        detail = "" if error.message == str(manage_error) else error.message
-        return manage_error.http_status, envelope(error.request_id, [error_item(manage_error, detail)])
+        return manage_error.http_status, envelope(error.request_id, [error_item(manage_error, error.message)])
 
 
 ENVELOPE = ManageErrorEnvelope()

@@ -62,8 +62,7 @@ class NevisErrorEnvelope(ErrorEnvelope):
             ] or [error_item("errors.invalidData", error.message)]
             return 400, {"errors": items}
         code = error.surface_code if error.kind == ErrorKind.SURFACE else KIND_CODES[error.kind]
-        detail = "" if error.message == code else error.message
-        return ERRORS[code][0], {"errors": [error_item(code, detail)]}
+        return ERRORS[code][0], {"errors": [error_item(code, error.message)]}
 
 
 ENVELOPE = NevisErrorEnvelope()
