@@ -47,6 +47,8 @@ OTPSITE_SMS_WEBHOOK_TIMEOUT = env_int("OTPSITE_SMS_WEBHOOK_TIMEOUT", 10, minimum
 OTPSITE_SELF_ADMIN_JWT_KEY = env_secret("OTPSITE_SELF_ADMIN_JWT_KEY") or (
     "development-self-admin-key-not-for-production" if DEBUG else ""
 )
+if OTPSITE_SELF_ADMIN_JWT_KEY and len(OTPSITE_SELF_ADMIN_JWT_KEY) < 32:
+    raise ImproperlyConfigured("OTPSITE_SELF_ADMIN_JWT_KEY must hold at least 32 random characters (or be empty).")
 OTPSITE_SELF_ADMIN_JWT_LEEWAY = env_int("OTPSITE_SELF_ADMIN_JWT_LEEWAY", 30, minimum=0, maximum=600)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])

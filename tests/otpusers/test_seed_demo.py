@@ -60,6 +60,13 @@ def test_running_twice_duplicates_nothing_and_the_printed_curls_work():
     )
     assert sent.status_code == 200, sent.content
 
+    card_url = re.search(r'"(http://testserver/nevisidm/api/core/v1/[^"]+/otp-ana)"', printed).group(1)
+    assert client.get(card_url.removeprefix("http://testserver")).json()["stateName"] == "active"
+    x_token = re.search(r'X-Token: ([^"]+)"', printed).group(1)
+    self_admin = APIClient()
+    self_admin.credentials(HTTP_X_TOKEN=x_token)
+    assert self_admin.get(card_url.removeprefix("http://testserver")).status_code == 200
+
 
 def test_the_admin_password_printed_logs_in(client):
     printed = seed()

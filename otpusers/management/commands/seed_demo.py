@@ -5,11 +5,15 @@ second run could not print the old ones) and prints them with one working curl p
 
 import hashlib
 import secrets
+import time
 
+import jwt
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from credentials import services as card_services
 from otpsite.api.registry import API_PERMISSIONS
 from otpusers import services
 from otpusers.audit import Actor
@@ -36,7 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args, base_url: str, **options):
         actor = Actor.system("seed_demo")
         organization, _ = Organization.objects.get_or_create(
-            slug="acme", defaults={"name": "Acme Mobile", "code_read_back_allowed": True}
+            slug="acme", defaults={"name": "Acme Mobile", "ext_id": "acme", "code_read_back_allowed": True}
         )
         store, _ = Store.objects.get_or_create(
             organization=organization, slug="acme-store", defaults={"name": "Acme App Store"}
@@ -49,9 +53,9 @@ class Command(BaseCommand):
             person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
             if not person.mobile:
                 person.mobile = mobile
-                person.user_name = email.split("@")[0]
+                person.user_name = person.ext_id = email.split("@")[0]
                 person.first_name, person.last_name = (part.title() for part in person.user_name.split("."))
-                person.save(update_fields=["mobile", "user_name", "first_name", "last_name", "updated_at"])
+                person.save(update_fields=["mobile", "user_name", "ext_id", "first_name", "last_name", "updated_at"])
             application = applications[app_slug]
             if not AppAccess.objects.filter(published_application=application, otp_user=person).exists():
                 services.app_access_create(
@@ -60,6 +64,11 @@ class Command(BaseCommand):
                     allowed_downloads_num=allowed,
                     actor=actor,
                 )
+
+        card_holder = organization.people.get(ext_id="ana.garcia")
+        card = card_holder.otp_cards.first() or card_services.card_create(
+            person=card_holder, ext_id="otp-ana", state="active", actor=actor
+        )
 
         api_key = ApiKey.objects.filter(organization=organization, name=DEMO_KEY_NAME).first()
         if api_key is None:
@@ -90,6 +99,17 @@ class Command(BaseCommand):
 
         capillary_login = f"{api_key.key_id}:{hashlib.md5(secret.encode()).hexdigest()}"
         mobile = PEOPLE[0][1]
+        nevis_core = f"{base_url}/nevisidm/api/core/v1/acme/users/ana.garcia/otp-credentials"
+        nevis_auth = f"{base_url}/nevisidm/api/auth/v1/acme/users/ana.garcia/otp"
+        self_admin = (
+            jwt.encode(
+                {"sub": "ana.garcia", "client": "acme", "exp": int(time.time()) + 86_400},
+                settings.OTPSITE_SELF_ADMIN_JWT_KEY,
+                algorithm="HS256",
+            )
+            if settings.OTPSITE_SELF_ADMIN_JWT_KEY
+            else "(self-admin tokens are off: OTPSITE_SELF_ADMIN_JWT_KEY is empty)"
+        )
         otp_users = f"{base_url}/v1/organizations/{organization.slug}/stores/{store.public_id}/otp-users"
         self.stdout.write(
             "\n".join(
@@ -129,6 +149,14 @@ class Command(BaseCommand):
                     f'    curl -s -u "{api_key.key_id}:{secret}" -H "Content-Type: application/json" '
                     f'-d \'{{"userName": "ben.okafor", "phoneNumber": "{PEOPLE[1][1]}", "otp": "CODE"}}\' '
                     f'"{base_url}/manage/v2/user/validate/otp"',
+                    "  nevisIDM get the OTP card (its `otp` holds the grid, to answer challenges by hand):",
+                    f'    curl -s -H "Authorization: Bearer {token}" "{nevis_core}/{card.ext_id}"',
+                    "  nevisIDM the same, as the user herself (self-admin X-Token, valid one day):",
+                    f'    curl -s -H "X-Token: {self_admin}" "{nevis_core}/{card.ext_id}"',
+                    "  nevisIDM challenge, then login (put the cell's digits in):",
+                    f'    curl -s -X POST -H "Authorization: Bearer {token}" "{nevis_auth}/challenge"',
+                    f'    curl -s -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
+                    f'-d \'{{"challenge": "CHALLENGE", "password": "DIGITS"}}\' "{nevis_auth}/login"',
                     "",
                 ]
             )

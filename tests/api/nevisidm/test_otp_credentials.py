@@ -196,7 +196,9 @@ class TestSelfAdmin:
     @pytest.mark.parametrize(
         "make",
         [
-            lambda c: token_client(c.organization.ext_id, c.otp_user.ext_id, key="other-key"),
+            lambda c: token_client(
+                c.organization.ext_id, c.otp_user.ext_id, key="another-key-of-at-least-thirty-two-bytes"
+            ),
             lambda c: token_client(c.organization.ext_id, c.otp_user.ext_id, exp_in=-600),
         ],
     )
