@@ -51,6 +51,13 @@ if OTPSITE_SELF_ADMIN_JWT_KEY and len(OTPSITE_SELF_ADMIN_JWT_KEY) < 32:
     raise ImproperlyConfigured("OTPSITE_SELF_ADMIN_JWT_KEY must hold at least 32 random characters (or be empty).")
 OTPSITE_SELF_ADMIN_JWT_LEEWAY = env_int("OTPSITE_SELF_ADMIN_JWT_LEEWAY", 30, minimum=0, maximum=600)
 
+# Work done after the response (store page code delivery): "thread" or "inline".
+OTPSITE_BACKGROUND_TASKS = env_str("OTPSITE_BACKGROUND_TASKS", "thread")
+if OTPSITE_BACKGROUND_TASKS not in ("thread", "inline"):
+    raise ImproperlyConfigured("OTPSITE_BACKGROUND_TASKS must be 'thread' or 'inline'.")
+# How long a store-page sign-in lasts, in seconds.
+OTPSITE_STORE_SESSION_SECONDS = env_int("OTPSITE_STORE_SESSION_SECONDS", 900, minimum=60, maximum=86_400)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -4,12 +4,16 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-for-the-test-suite-only-0123456789abcdefghij")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# The browser tests talk plain HTTP to the live server, so cookies must not be Secure there.
+os.environ.setdefault("DJANGO_SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("DJANGO_CSRF_COOKIE_SECURE", "false")
 os.environ.setdefault(
     "OTPSITE_ENCRYPTION_KEYS",
     "test1:dGVzdC1rZXktb25lLWZvci10aGUtdGVzdC1zdWl0ZSE,test0:dGVzdC1rZXktemVyby1mb3ItdGhlLXRlc3Qtc3VpdGU",
 )
 os.environ.setdefault("OTPSITE_HMAC_KEY", "test-hmac-key-for-the-test-suite-only-0123456789")
 os.environ.setdefault("OTPSITE_SMS_BACKEND", "credentials.delivery.MemorySmsBackend")
+os.environ.setdefault("OTPSITE_BACKGROUND_TASKS", "inline")
 os.environ.setdefault("OTPSITE_SELF_ADMIN_JWT_KEY", "test-self-admin-key-for-the-test-suite-0123456789")
 
 from otpsite.settings import *  # noqa: E402,F403
@@ -17,3 +21,4 @@ from otpsite.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+MEDIA_ROOT = BASE_DIR / "test-artifacts" / "media"  # noqa: F405

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("store/", include("otpsite.store.urls")),
     path("", include("otpsite.api.applivery.urls")),
     path("", include("otpsite.api.capillary.urls")),
     path("", include("otpsite.api.manage.urls")),

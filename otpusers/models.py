@@ -126,7 +126,9 @@ class Store(TimestampedModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="stores")
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100, help_text="Used in the store page's address.")
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="The store page's address: /store/<slug>/<application slug>/."
+    )
     security = models.CharField(
         max_length=16, choices=choices.StoreSecurity.choices, default=choices.StoreSecurity.PUBLIC
     )
@@ -134,14 +136,7 @@ class Store(TimestampedModel):
 
     class Meta:
         ordering = ["organization__name", "name"]
-        constraints = [
-            public_id_constraint(),
-            models.UniqueConstraint(
-                fields=["organization", "slug"],
-                name="%(app_label)s_%(class)s_unique_slug",
-                violation_error_message="This organization already has a store with this slug.",
-            ),
-        ]
+        constraints = [public_id_constraint()]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.organization.slug})"

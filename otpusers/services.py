@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from otpsite.api.registry import unknown_permission_names
 from otpusers.audit import Actor, audit_record
-from otpusers.models import ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
+from otpusers.choices import Outcome
+from otpusers.models import UNLIMITED_DOWNLOADS, ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
 
 # How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
 # instead of one per request.
@@ -127,6 +129,38 @@ def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: A
     access.allowed_downloads_num = locked.allowed_downloads_num
     access.updated_at = locked.updated_at
     return access
+
+
+@transaction.atomic
+def app_access_record_login(*, access: AppAccess, actor: Actor) -> AppAccess:
+    """Marks a sign-in to the store page with an emailed code (Applivery's lastLoginDate)."""
+    now = timezone.now()
+    AppAccess.objects.filter(pk=access.pk).update(last_login_at=now)
+    access.last_login_at = now
+    organization = access.published_application.store.organization
+    audit_record(actor=actor, action="app_access.login", organization=organization, target=access)
+    return access
+
+
+def app_access_consume_download(*, access: AppAccess, actor: Actor) -> bool:
+    """Takes one download from the allowance, or refuses when none is left (-1: unlimited).
+
+    One conditional UPDATE decides it, so parallel downloads can never take more than the allowance."""
+    now = timezone.now()
+    with transaction.atomic():
+        taken = AppAccess.objects.filter(
+            Q(allowed_downloads_num=UNLIMITED_DOWNLOADS) | Q(downloads_used__lt=F("allowed_downloads_num")),
+            pk=access.pk,
+        ).update(downloads_used=F("downloads_used") + 1, last_download_at=now)
+        audit_record(
+            actor=actor,
+            action="app_access.download",
+            organization=access.published_application.store.organization,
+            target=access,
+            outcome=Outcome.SUCCESS if taken else Outcome.FAILURE,
+            reason="" if taken else "allowance_used_up",
+        )
+    return bool(taken)
 
 
 @transaction.atomic

@@ -85,7 +85,7 @@ class IssueResult:
     resent: bool
 
 
-def _key() -> bytes:
+def hmac_key() -> bytes:
     return settings.OTPSITE_HMAC_KEY.encode()
 
 
@@ -149,7 +149,7 @@ def _new_code(*, person: OtpUser, identifier_type: str, identifier_value: str, s
         identifier_type=identifier_type,
         identifier_value=identifier_value,
         scope=scope,
-        code_digest=codes.code_digest(key=_key(), salt=public_id, code=plaintext),
+        code_digest=codes.code_digest(key=hmac_key(), salt=public_id, code=plaintext),
         code_sealed=crypto.seal(plaintext, associated_data=public_id) if organization.code_read_back_allowed else "",
         valid_until=now + timedelta(seconds=organization.code_validity_seconds),
         max_attempts=organization.code_max_attempts,
@@ -291,7 +291,7 @@ def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     """The outcome of checking `candidate` against the locked row; changes the row, does not save it."""
     if issued is None:
         return VerifyOutcome.NO_CODE
-    matches = codes.digest_matches(key=_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest)
+    matches = codes.digest_matches(key=hmac_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest)
     if issued.revoked_at:
         return VerifyOutcome.REVOKED
     if issued.consumed_at:
@@ -334,7 +334,7 @@ def code_verify(
         now = timezone.now()
         if person is None:
             # The same keyed hash as a real check, so that an unknown recipient does not answer faster.
-            codes.code_digest(key=_key(), salt=new_object_id(), code=candidate)
+            codes.code_digest(key=hmac_key(), salt=new_object_id(), code=candidate)
             issued, outcome = None, reason
         else:
             issued = (
@@ -457,5 +457,6 @@ __all__ = [
     "code_revoke",
     "code_verify",
     "codes_reseal",
+    "hmac_key",
     "otp_user_find",
 ]

@@ -1,0 +1,93 @@
+"""Signing in to the store page with an emailed code.
+
+Nothing the person sees, and nothing the request does, depends on whether the email has access: the
+request hands one task to the background whichever it is, and the task either issues and emails a code
+(with every issued-code limit) or does a decoy of the same work and sends nothing.
+"""
+
+from functools import partial
+
+from credentials import background, codes
+from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
+from credentials.services import issued_codes
+from otpusers import services as otpuser_services
+from otpusers.audit import Actor, audit_record
+from otpusers.choices import Outcome
+from otpusers.ids import new_object_id
+from otpusers.models import AppAccess, PublishedApplication
+
+
+def _access_for(published_application_id: int, email: str) -> AppAccess | None:
+    return (
+        AppAccess.objects.select_related("otp_user", "published_application__store__organization")
+        .filter(published_application_id=published_application_id, otp_user__email__iexact=email)
+        .first()
+    )
+
+
+def _send_code(published_application_id: int, email: str, actor: Actor) -> None:
+    access = _access_for(published_application_id, email)
+    if access is None:
+        application = PublishedApplication.objects.select_related("store__organization").get(
+            pk=published_application_id
+        )
+        organization = application.store.organization
+        decoy = codes.generate_code(organization.code_length, organization.code_alphabet)
+        codes.code_digest(key=issued_codes.hmac_key(), salt=new_object_id(), code=decoy)
+        audit_record(
+            actor=actor,
+            action="store.code_request",
+            organization=organization,
+            target=application,
+            outcome=Outcome.FAILURE,
+            reason="no_access",
+        )
+        return
+    try:
+        issued_codes.code_issue(
+            organization=access.published_application.store.organization,
+            identifier_type=IdentifierType.EMAIL,
+            identifier_value=access.otp_user.email,
+            scope=Scope.STORE_LOGIN,
+            destinations=[issued_codes.Destination(Channel.EMAIL, access.otp_user.email)],
+            actor=actor,
+        )
+    except (issued_codes.IssueRefused, issued_codes.DeliveryFailed, issued_codes.RecipientUnknown):
+        pass  # audited by code_issue; the person sees the same page and can ask again after the cooldown
+
+
+def store_code_request(*, published_application: PublishedApplication, email: str, actor: Actor) -> None:
+    """Emails a sign-in code when the email has access to the application (in the background)."""
+    background.run_in_background(partial(_send_code, published_application.pk, email, actor))
+
+
+def store_code_verify(
+    *, published_application: PublishedApplication, email: str, code: str, actor: Actor
+) -> AppAccess | None:
+    """The person's access to the application when the code is right (and their sign-in is recorded),
+    else None, whatever the reason (audited)."""
+    outcome = issued_codes.code_verify(
+        organization=published_application.store.organization,
+        identifier_type=IdentifierType.EMAIL,
+        identifier_value=email,
+        scope=Scope.STORE_LOGIN,
+        code=code,
+        actor=actor,
+    )
+    if outcome != VerifyOutcome.SUCCESS:
+        return None
+    access = _access_for(published_application.pk, email)
+    if access is None:
+        audit_record(
+            actor=actor,
+            action="store.sign_in",
+            organization=published_application.store.organization,
+            target=published_application,
+            outcome=Outcome.FAILURE,
+            reason="no_access",
+        )
+        return None
+    return otpuser_services.app_access_record_login(access=access, actor=actor)
+
+
+__all__ = ["store_code_request", "store_code_verify"]
