@@ -9,6 +9,7 @@ import time
 
 import jwt
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -49,6 +50,9 @@ class Command(BaseCommand):
             slug: PublishedApplication.objects.get_or_create(store=store, slug=slug, defaults={"name": name})[0]
             for slug, name in (("beta-ios", "Acme Beta for iOS"), ("beta-android", "Acme Beta for Android"))
         }
+        for application in applications.values():
+            if not application.build_file:
+                application.build_file.save(f"{application.slug}-demo.txt", ContentFile(b"A demo build.\n"))
         for email, mobile, app_slug, allowed in PEOPLE:
             person = services.otp_user_get_or_create_by_email(organization=organization, email=email, actor=actor)
             if not person.mobile:
@@ -118,6 +122,8 @@ class Command(BaseCommand):
                     "otpsite demo is ready (secrets are new on every run)",
                     f"  Admin:        {base_url}/admin/   user {DEMO_USERNAME}   password {password}",
                     f"  Swagger UI:   {base_url}/api/docs/",
+                    f"  Store page:   {base_url}/store/{store.slug}/beta-ios/   (sign in as {PEOPLE[0][0]}; "
+                    "the emailed code is printed by the server)",
                     f"  OpenAPI:      {base_url}/api/schema/",
                     f"  Demo API key: {token}",
                     f"                ({', '.join(api_key.permissions)})",
