@@ -9,8 +9,8 @@ import time
 
 import jwt
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
