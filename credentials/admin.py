@@ -12,7 +12,7 @@ from credentials import services
 from credentials.card import Geometry, InvalidTransition
 from credentials.choices import CardState, CodeStatus
 from credentials.models import CardPolicy, IssuedCode, OtpCard
-from otpusers.admin import BoundedCountPaginator, OtpUserAdmin
+from otpusers.admin import BoundedCountPaginator, OtpUserAdmin, ReadOnlyAdmin
 from otpusers.audit import Actor
 
 
@@ -43,7 +43,7 @@ class ChannelFilter(admin.SimpleListFilter):
 
 
 @admin.register(IssuedCode)
-class IssuedCodeAdmin(admin.ModelAdmin):
+class IssuedCodeAdmin(ReadOnlyAdmin):
     """Read-only: codes are issued through the API and the store page. The code itself is never shown."""
 
     list_display = (
@@ -92,15 +92,6 @@ class IssuedCodeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, section in self.fieldsets for name in section["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request) -> bool:
         return request.user.has_perm("credentials.change_issuedcode")

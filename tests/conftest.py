@@ -55,6 +55,14 @@ def clock(monkeypatch) -> Clock:
     return frozen
 
 
+@pytest.fixture
+def superuser_client(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    return client
+
+
 @pytest.fixture(autouse=True)
 def sms_outbox():
     from credentials.delivery import MemorySmsBackend

@@ -11,8 +11,9 @@ from otpusers import services
 from otpusers.models import ApiKey
 
 
-class ApiKeyPrincipal:
-    """What `request.user` is for a request made with an API key: authenticated, never staff."""
+class Principal:
+    """What `request.user` is for a caller that is not a Django user: authenticated, never staff, holding
+    no Django permission (its rights are the documented names the permission class checks)."""
 
     is_authenticated = True
     is_anonymous = False
@@ -21,14 +22,16 @@ class ApiKeyPrincipal:
     is_superuser = False
     pk = None
 
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return False
+
+
+class ApiKeyPrincipal(Principal):
     def __init__(self, api_key: ApiKey):
         self.api_key = api_key
 
     def __str__(self) -> str:
         return f"API key {self.api_key.name}"
-
-    def has_perm(self, perm: str, obj=None) -> bool:
-        return False
 
 
 class ApiKeyBearerAuthentication(BaseAuthentication):
@@ -99,22 +102,12 @@ class SelfAdminToken:
     user_ext_id: str
 
 
-class SelfAdminPrincipal:
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
-
+class SelfAdminPrincipal(Principal):
     def __init__(self, token: SelfAdminToken):
         self.token = token
 
     def __str__(self) -> str:
         return f"self-admin {self.token.user_ext_id}@{self.token.client_ext_id}"
-
-    def has_perm(self, perm: str, obj=None) -> bool:
-        return False
 
 
 class SelfAdminJwtAuthentication(BaseAuthentication):

@@ -4,15 +4,8 @@ from django.urls import reverse
 from credentials.models import IssuedCode
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import issue, last_sms_code, person_in, verify
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(username="root", is_superuser=True))
-    return client
 
 
 def test_pages_render_without_ever_showing_a_code(superuser_client):

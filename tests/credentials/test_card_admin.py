@@ -13,12 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(username="root", is_superuser=True))
-    return client
-
-
-@pytest.fixture
 def card():
     return services.card_create(person=card_holder(), ext_id="otp-1", actor=ACTOR)
 

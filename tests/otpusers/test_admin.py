@@ -5,15 +5,9 @@ import pytest
 from django.urls import reverse
 
 from otpusers.models import ApiKey, AppAccess, AuditEvent, Organization, OtpUser, PublishedApplication, Store
-from tests.factories import AppAccessFactory, UserFactory, make_api_key
+from tests.factories import AppAccessFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(username="root", is_superuser=True))
-    return client
 
 
 @pytest.fixture
