@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from otpsite.api.applivery import errors, serializers
 from otpsite.api.pagination import MongoosePagination
-from otpsite.api.scoping import organizations_for
+from otpsite.api.scoping import scope_to_caller
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.filtersets import AppAccessFilterSet
@@ -90,15 +90,10 @@ class OtpUserViewSet(viewsets.GenericViewSet):
         store_id = normalize_public_id(self.kwargs.get("storeId"))
         if store_id is None:
             raise NotFound()
-        store = (
-            Store.objects.select_related("organization")
-            .filter(
-                organization__in=organizations_for(self.request),
-                organization__slug=self.kwargs.get("organizationSlug"),
-                public_id=store_id,
-            )
-            .first()
+        stores = Store.objects.select_related("organization").filter(
+            organization__slug=self.kwargs.get("organizationSlug"), public_id=store_id
         )
+        store = scope_to_caller(stores, self.request, "organization").first()
         if store is None:
             raise NotFound()
         return store
@@ -113,8 +108,17 @@ class OtpUserViewSet(viewsets.GenericViewSet):
         )
 
     def get_object(self) -> AppAccess:
+        """The OTP user named by the path, found with its store and organization in one query."""
         access_id = normalize_public_id(self.kwargs.get(self.lookup_url_kwarg))
-        access = self.get_queryset().filter(public_id=access_id).first() if access_id else None
+        store_id = normalize_public_id(self.kwargs.get("storeId"))
+        if access_id is None or store_id is None:
+            raise NotFound()
+        accesses = AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
+            public_id=access_id,
+            published_application__store__public_id=store_id,
+            published_application__store__organization__slug=self.kwargs.get("organizationSlug"),
+        )
+        access = scope_to_caller(accesses, self.request, "published_application__store__organization").first()
         if access is None:
             raise NotFound()
         return access

@@ -12,10 +12,10 @@ from otpsite.api.authentication import ApiKeyBearerAuthentication, SelfAdminJwtA
 from otpsite.api.errors import SurfaceError
 from otpsite.api.nevisidm import errors, serializers
 from otpsite.api.permissions import caller_holds
-from otpsite.api.scoping import organizations_for
+from otpsite.api.scoping import scope_to_caller
 from otpusers.audit import Actor
 from otpusers.choices import ActorType
-from otpusers.models import Organization, OtpUser
+from otpusers.models import OtpUser
 
 PATH_PARAMETERS = [
     OpenApiParameter("clientExtId", str, OpenApiParameter.PATH, description="External id of the client."),
@@ -54,17 +54,13 @@ class NevisUserMixin:
     @cached_property
     def person(self) -> OtpUser:
         client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
+        people = OtpUser.objects.select_related("organization").filter(organization__ext_id=client, ext_id=user)
         if isinstance(self.request.auth, SelfAdminToken):
             if (self.request.auth.client_ext_id, self.request.auth.user_ext_id) != (client, user):
                 raise PermissionDenied("A self-admin token acts only on its own user's credentials.")
-            organizations = Organization.objects.all()
         else:
-            organizations = organizations_for(self.request)
-        person = (
-            OtpUser.objects.select_related("organization")
-            .filter(organization__in=organizations, organization__ext_id=client, ext_id=user)
-            .first()
-        )
+            people = scope_to_caller(people, self.request, "organization")
+        person = people.first()
         if person is None:
             raise NotFound()
         return person
