@@ -5,3 +5,11 @@ class OtpusersConfig(AppConfig):
     name = "otpusers"
     verbose_name = "Tenancy and people"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models import CharField
+        from django.db.models.functions import Lower
+
+        # `field__lower=value.lower()` compiles to LOWER(field) = value, which the case-insensitive unique
+        # indexes on identifiers serve; `__iexact` (UPPER(...) = UPPER(...)) would scan the table.
+        CharField.register_lookup(Lower)

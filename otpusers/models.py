@@ -190,6 +190,13 @@ def identifier_unique(field: str) -> models.UniqueConstraint:
     )
 
 
+class OtpUserQuerySet(models.QuerySet):
+    def with_identifier(self, field: str, value: str) -> "OtpUserQuerySet":
+        """People whose identifier `field` equals `value`, ignoring case, found through the unique index
+        on it (which covers set identifiers only, hence the second condition)."""
+        return self.filter(**{f"{field}__lower": value.lower()}).exclude(**{field: ""})
+
+
 class OtpUser(TimestampedModel):
     """A person in an organization who receives one-time codes. Each identifier is unique in it when set
     (compared case-insensitively); an empty identifier is not set."""
@@ -222,10 +229,12 @@ class OtpUser(TimestampedModel):
     rollout_stage = models.CharField(max_length=32, blank=True, help_text="The person's feature rollout stage.")
     last_login_at = models.DateTimeField(null=True, blank=True, help_text="Last sign-in with a code.")
 
+    objects = OtpUserQuerySet.as_manager()
+
     class Meta:
         verbose_name = "person"
         verbose_name_plural = "people"
-        ordering = ["organization__name", "email"]
+        ordering = ["-id"]
         constraints = [
             identifier_unique("email"),
             identifier_unique("mobile"),

@@ -39,7 +39,7 @@ def _save_validated(instance, *, conflict_field: str) -> None:
 
 @transaction.atomic
 def otp_user_get_or_create_by_email(*, organization: Organization, email: str, actor: Actor) -> OtpUser:
-    person = OtpUser.objects.filter(organization=organization, email__iexact=email).first()
+    person = OtpUser.objects.filter(organization=organization).with_identifier("email", email).first()
     if person is not None:
         return person
     person = OtpUser(organization=organization, email=email)

@@ -93,7 +93,7 @@ def otp_user_find(*, organization: Organization, identifier_type: str, value: st
     field = IDENTIFIER_FIELDS[IdentifierType(identifier_type)]
     if not value:
         return None
-    return OtpUser.objects.filter(organization=organization, **{f"{field}__iexact": value}).first()
+    return OtpUser.objects.filter(organization=organization).with_identifier(field, value).first()
 
 
 def _digits(phone: str) -> str:

@@ -14,13 +14,15 @@ from otpusers import services as otpuser_services
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import AppAccess, PublishedApplication
+from otpusers.models import AppAccess, OtpUser, PublishedApplication
 
 
 def _access_for(published_application_id: int, email: str) -> AppAccess | None:
+    application = PublishedApplication.objects.select_related("store").get(pk=published_application_id)
+    people = OtpUser.objects.filter(organization_id=application.store.organization_id).with_identifier("email", email)
     return (
         AppAccess.objects.select_related("otp_user", "published_application__store__organization")
-        .filter(published_application_id=published_application_id, otp_user__email__iexact=email)
+        .filter(published_application_id=published_application_id, otp_user__in=people)
         .first()
     )
 

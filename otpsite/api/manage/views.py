@@ -99,7 +99,11 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
         )
         if outcome != VerifyOutcome.SUCCESS:
             raise SurfaceError(errors.ManageError.OTP_INVALID)
-        person = OtpUser.objects.get(organization=request.auth.organization, user_name__iexact=data["userName"])
+        person = (
+            OtpUser.objects.filter(organization=request.auth.organization)
+            .with_identifier("user_name", data["userName"])
+            .get()
+        )
         return self.envelope(user=serializers.ManageUserSerializer(person).data)
 
     @extend_schema(
