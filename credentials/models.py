@@ -82,6 +82,7 @@ class IssuedCode(models.Model):
         indexes = [
             models.Index(fields=["otp_user", "scope", "-created_at"], name="credentials_code_recipient"),
             models.Index(fields=["otp_user", "-created_at"], name="credentials_code_person_time"),
+            models.Index(fields=["-created_at", "-id"], name="credentials_code_time"),
             models.Index(fields=["organization", "-created_at"], name="credentials_code_org_time"),
         ]
         constraints = [

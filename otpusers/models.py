@@ -358,6 +358,7 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="otpusers_audit_time"),
             models.Index(fields=["organization", "-created_at"], name="otpusers_audit_org_time"),
             models.Index(fields=["object_type", "object_id"], name="otpusers_audit_object"),
             models.Index(fields=["action", "-created_at"], name="otpusers_audit_action_time"),
