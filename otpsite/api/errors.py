@@ -125,7 +125,7 @@ def exception_handler(exc, context) -> Response | None:
     if response is None:
         logger.error("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
         status_code, body = envelope.render(
-            ErrorDetail(ErrorKind.SERVER_ERROR, "Internal error", request_id=request_id)
+            ErrorDetail(ErrorKind.SERVER_ERROR, "", request_id=request_id)
         )
         return Response(body, status=status_code)
     if not isinstance(exc, exceptions.APIException):
