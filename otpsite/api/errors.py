@@ -124,9 +124,7 @@ def exception_handler(exc, context) -> Response | None:
     request_id = getattr(context.get("request"), "request_id", "")
     if response is None:
         logger.error("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
-        status_code, body = envelope.render(
-            ErrorDetail(ErrorKind.SERVER_ERROR, "", request_id=request_id)
-        )
+        status_code, body = envelope.render(ErrorDetail(ErrorKind.SERVER_ERROR, "", request_id=request_id))
         return Response(body, status=status_code)
     if not isinstance(exc, exceptions.APIException):
         # Django's Http404 and PermissionDenied, which drf_exception_handler has answered as 404 and 403.
