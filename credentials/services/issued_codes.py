@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -86,6 +87,8 @@ class IssueResult:
 
 
 def hmac_key() -> bytes:
+    if not settings.OTPSITE_HMAC_KEY:
+        raise ImproperlyConfigured("OTPSITE_HMAC_KEY is not set.")
     return settings.OTPSITE_HMAC_KEY.encode()
 
 

@@ -7,5 +7,6 @@ class ApiConfig(AppConfig):
     verbose_name = "API"
 
     def ready(self) -> None:
-        # Registers the OpenAPI description of the API-key authentication schemes.
+        # Registers the OpenAPI description of the authentication schemes, and the production-secret check.
+        from otpsite import checks  # noqa: F401
         from otpsite.api import schema  # noqa: F401
