@@ -16,7 +16,6 @@ from otpsite.api.registry import API_PERMISSIONS
 from otpusers.models import MAX_SAFE_INTEGER, AppAccess, AuditEvent, OtpUser
 from tests.factories import (
     AppAccessFactory,
-    OtpUserFactory,
     PublishedApplicationFactory,
     StoreFactory,
     UserFactory,
@@ -649,8 +648,3 @@ class TestList:
         assert counts[0] == counts[1]
         # key, store (with organization), count, page: nothing per row.
         assert counts[0] <= 5, counts
-
-
-def test_a_person_in_another_organization_with_the_same_email_is_separate(access):
-    twin = OtpUserFactory(email=access.otp_user.email)
-    assert twin.organization != access.otp_user.organization

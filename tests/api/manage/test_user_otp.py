@@ -315,7 +315,6 @@ class TestSend:
         assert mailoutbox[-1].to == [person.email]
 
     def test_over_the_daily_limit_is_429(self, person):
-        OtpUser.objects.filter(pk=person.pk)
         person.organization.daily_issue_limit = 1
         person.organization.save()
         client = manage_client(person.organization, "manage.otp.send")
