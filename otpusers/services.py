@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from otpsite.api.registry import unknown_permission_names
 from otpusers.audit import Actor, audit_record
-from otpusers.choices import Outcome
+from otpusers.choices import ActorType, Outcome
 from otpusers.models import UNLIMITED_DOWNLOADS, ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
 
 # How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
@@ -283,7 +283,9 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = False) -> ApiKey | None:
     """The usable key with this id and secret, or None. Compares digests in constant time.
 
-    With `md5_of_secret`, `secret` is the MD5 hex of the secret, as Capillary clients send passwords."""
+    With `md5_of_secret`, `secret` is the MD5 hex of the secret, as Capillary clients send passwords. A
+    wrong secret for a real key id, and any use of a revoked or expired key, is audited: someone holds
+    that key id. Unknown key ids are not, so that noise cannot flood the audit trail."""
     if not key_id or not secret or len(key_id) != 16:
         return None
     api_key = ApiKey.objects.select_related("organization").filter(key_id=key_id).first()
@@ -292,11 +294,23 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
     stored = api_key.secret_md5_sha256 if md5_of_secret else api_key.secret_sha256
     offered = _sha256(secret.lower() if md5_of_secret else secret)
     if not hmac.compare_digest(stored, offered):
-        return None
-    if not api_key.is_usable():
-        return None
-    _touch_last_used(api_key)
-    return api_key
+        reason = "wrong_secret"
+    elif api_key.revoked_at is not None:
+        reason = "revoked"
+    elif not api_key.is_usable():
+        reason = "expired"
+    else:
+        _touch_last_used(api_key)
+        return api_key
+    audit_record(
+        actor=Actor(type=ActorType.API_KEY, api_key=api_key, label=f"API key {api_key.name} ({api_key.key_id})"),
+        action="api_key.authenticate",
+        organization=api_key.organization,
+        target=api_key,
+        outcome=Outcome.FAILURE,
+        reason=reason,
+    )
+    return None
 
 
 def _touch_last_used(api_key: ApiKey) -> None:

@@ -104,6 +104,19 @@ class TestApiKeys:
         make_api_key(OrganizationFactory())
         assert services.api_key_authenticate(key_id=key_id, secret=secret) is None
 
+    def test_failed_uses_of_a_real_key_are_audited(self):
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        services.api_key_authenticate(key_id=api_key.key_id, secret="not-the-secret")
+        services.api_key_authenticate(key_id="0123456789abcdef", secret="unknown key id: not audited")
+        services.api_key_revoke(api_key=api_key, actor=ACTOR)
+        services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
+        reasons = (
+            AuditEvent.objects.filter(action="api_key.authenticate").order_by("id").values_list("reason", flat=True)
+        )
+        assert list(reasons) == ["wrong_secret", "revoked"]
+        assert AuditEvent.objects.filter(action="api_key.authenticate", api_key=api_key, outcome="failure").count() == 2
+
     def test_rotation_retires_the_old_secret(self):
         api_key, token = make_api_key(OrganizationFactory())
         new_secret = services.api_key_rotate(api_key=api_key, actor=ACTOR)
