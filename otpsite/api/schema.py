@@ -1,4 +1,5 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
 
 
 class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
@@ -53,3 +54,12 @@ def document_paths_without_trailing_slash(result, generator, request, public):
     paths = result["paths"]
     result["paths"] = {(path.rstrip("/") or "/"): operations for path, operations in paths.items()}
     return result
+
+
+def error_responses(serializer, entries) -> dict:
+    """The schema's error responses of one operation, grouped by HTTP status: `entries` are
+    (HTTP status, how the surface names the error) pairs taken from the surface's one error table."""
+    by_status: dict[int, list[str]] = {}
+    for status, label in entries:
+        by_status.setdefault(status, []).append(label)
+    return {status: OpenApiResponse(serializer, description="; ".join(labels)) for status, labels in by_status.items()}

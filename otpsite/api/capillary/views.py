@@ -1,6 +1,6 @@
 from datetime import UTC
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.response import Response
 
@@ -9,20 +9,16 @@ from credentials.choices import Channel, VerifyOutcome
 from otpsite.api.authentication import ApiKeyMd5BasicAuthentication
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
+from otpsite.api.schema import error_responses
 from otpusers.audit import Actor
 from otpusers.models import Organization
 
 
 def _error_responses(*codes: int) -> dict:
-    """The schema's error responses, grouped by HTTP status, from the one table in errors.py."""
-    by_status: dict[int, list[str]] = {}
-    for code in codes:
-        status, message = errors.ERROR_CODES[code]
-        by_status.setdefault(status, []).append(f"`{code}` {message}")
-    return {
-        status: OpenApiResponse(serializers.CapillaryErrorSerializer, description="; ".join(lines))
-        for status, lines in by_status.items()
-    }
+    return error_responses(
+        serializers.CapillaryErrorSerializer,
+        ((errors.ERROR_CODES[code][0], f"`{code}` {errors.ERROR_CODES[code][1]}") for code in codes),
+    )
 
 
 COMMON_ERRORS = (401, 403, 405)

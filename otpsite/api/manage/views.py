@@ -1,6 +1,6 @@
 import ipaddress
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
@@ -14,6 +14,7 @@ from otpsite.api.errors import SurfaceError
 from otpsite.api.fields import UtcMillisDateTimeField
 from otpsite.api.manage import errors, manage_pb2, serializers
 from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
+from otpsite.api.schema import error_responses
 from otpusers.audit import Actor
 from otpusers.models import OtpUser
 
@@ -27,13 +28,10 @@ CLIENT_IP = OpenApiParameter(
 
 
 def _error_responses(*manage_errors: errors.ManageError) -> dict:
-    by_status: dict[int, list[str]] = {}
-    for error in manage_errors:
-        by_status.setdefault(error.http_status, []).append(f"`{error.code}` {error.name}: {error.message}")
-    return {
-        status: OpenApiResponse(serializers.ManageEnvelopeSerializer, description="; ".join(lines))
-        for status, lines in by_status.items()
-    }
+    return error_responses(
+        serializers.ManageEnvelopeSerializer,
+        ((error.http_status, f"`{error.code}` {error.name}: {error.message}") for error in manage_errors),
+    )
 
 
 COMMON_ERRORS = (

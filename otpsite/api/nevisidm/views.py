@@ -1,5 +1,5 @@
 from django.utils.functional import cached_property
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -12,6 +12,7 @@ from otpsite.api.authentication import ApiKeyBearerAuthentication, SelfAdminJwtA
 from otpsite.api.errors import SurfaceError
 from otpsite.api.nevisidm import errors, serializers
 from otpsite.api.permissions import caller_holds
+from otpsite.api.schema import error_responses
 from otpsite.api.scoping import scope_to_caller
 from otpusers.audit import Actor
 from otpusers.choices import ActorType
@@ -25,14 +26,10 @@ EXT_ID = OpenApiParameter("extId", str, OpenApiParameter.PATH, description="Exte
 
 
 def _errors(*codes: str) -> dict:
-    by_status: dict[int, list[str]] = {}
-    for code in codes:
-        http_status, message = errors.ERRORS[code]
-        by_status.setdefault(http_status, []).append(f"`{code}` {message}")
-    return {
-        http_status: OpenApiResponse(serializers.NevisErrorSerializer, description="; ".join(lines))
-        for http_status, lines in by_status.items()
-    }
+    return error_responses(
+        serializers.NevisErrorSerializer,
+        ((errors.ERRORS[code][0], f"`{code}` {errors.ERRORS[code][1]}") for code in codes),
+    )
 
 
 COMMON = ("errors.notAuthenticated", "errors.permissionDenied", "errors.noRecord")
