@@ -6,10 +6,10 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from otpsite.api.registry import permission_choices
 from otpusers import services
 from otpusers.audit import Actor, audit_record
 from otpusers.models import ApiKey, AppAccess, AuditEvent, Organization, OtpUser, PublishedApplication, Store
+from otpusers.registry import permission_choices
 
 
 class BoundedCountPaginator(Paginator):

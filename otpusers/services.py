@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from otpsite.api.registry import unknown_permission_names
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import ActorType, Outcome
 from otpusers.models import UNLIMITED_DOWNLOADS, ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
+from otpusers.registry import unknown_permission_names
 
 # How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
 # instead of one per request.

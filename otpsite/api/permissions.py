@@ -1,8 +1,8 @@
 from rest_framework.permissions import BasePermission
 
 from otpsite.api.authentication import SelfAdminToken
-from otpsite.api.registry import API_PERMISSIONS
 from otpusers.models import ApiKey
+from otpusers.registry import API_PERMISSIONS
 
 
 def required_permission_names(view) -> tuple[str, ...] | None:

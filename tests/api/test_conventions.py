@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import get_resolver
 
-from otpsite.api.registry import API_PERMISSIONS
+from otpusers.registry import API_PERMISSIONS
 
 
 def routed_viewsets():

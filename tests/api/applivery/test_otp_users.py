@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from otpsite.api.registry import API_PERMISSIONS
 from otpusers.models import MAX_SAFE_INTEGER, AppAccess, AuditEvent, OtpUser
+from otpusers.registry import API_PERMISSIONS
 from tests.factories import (
     AppAccessFactory,
     PublishedApplicationFactory,

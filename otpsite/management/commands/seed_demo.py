@@ -15,10 +15,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from credentials import services as card_services
-from otpsite.api.registry import API_PERMISSIONS
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import ApiKey, AppAccess, Organization, PublishedApplication, Store
+from otpusers.registry import API_PERMISSIONS
 
 DEMO_USERNAME = "admin"
 DEMO_KEY_NAME = "Demo key (every permission)"
