@@ -38,6 +38,11 @@ def secret_problems() -> list[tuple[str, str]]:
     jwt_key = settings.OTPSITE_SELF_ADMIN_JWT_KEY
     if jwt_key and (len(jwt_key) < 32 or jwt_key in development):
         problems.append(("E004", "OTPSITE_SELF_ADMIN_JWT_KEY must hold at least 32 random characters, or be empty."))
+    oauth_key = settings.OTPSITE_CAPILLARY_OAUTH_JWT_KEY
+    if oauth_key and (len(oauth_key) < 32 or oauth_key in development):
+        problems.append(
+            ("E005", "OTPSITE_CAPILLARY_OAUTH_JWT_KEY must hold at least 32 random characters, or be empty.")
+        )
     return problems
 
 

@@ -21,11 +21,13 @@ _DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production-0
 _DEVELOPMENT_ENCRYPTION_KEY = "dev:ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk"
 _DEVELOPMENT_HMAC_KEY = "development-hmac-key-not-for-production"
 _DEVELOPMENT_SELF_ADMIN_JWT_KEY = "development-self-admin-key-not-for-production"
+_DEVELOPMENT_CAPILLARY_OAUTH_JWT_KEY = "development-capillary-oauth-key-not-for-production"
 OTPSITE_DEVELOPMENT_SECRETS = (
     _DEVELOPMENT_SECRET_KEY,
     _DEVELOPMENT_ENCRYPTION_KEY,
     _DEVELOPMENT_HMAC_KEY,
     _DEVELOPMENT_SELF_ADMIN_JWT_KEY,
+    _DEVELOPMENT_CAPILLARY_OAUTH_JWT_KEY,
 )
 
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY") or (_DEVELOPMENT_SECRET_KEY if DEBUG else "")
@@ -45,6 +47,13 @@ OTPSITE_SELF_ADMIN_JWT_KEY = env_secret("OTPSITE_SELF_ADMIN_JWT_KEY") or (
     _DEVELOPMENT_SELF_ADMIN_JWT_KEY if DEBUG else ""
 )
 OTPSITE_SELF_ADMIN_JWT_LEEWAY = env_int("OTPSITE_SELF_ADMIN_JWT_LEEWAY", 30, minimum=0, maximum=600)
+
+# Capillary OAuth (POST /v3/oauth/token/generate, X-CAP-API-OAUTH-TOKEN): HS256 key of the access tokens
+# and their lifetime in seconds (Capillary's sample: 300); an empty key switches OAuth off.
+OTPSITE_CAPILLARY_OAUTH_JWT_KEY = env_secret("OTPSITE_CAPILLARY_OAUTH_JWT_KEY") or (
+    _DEVELOPMENT_CAPILLARY_OAUTH_JWT_KEY if DEBUG else ""
+)
+OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS = env_int("OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS", 300, minimum=30, maximum=3600)
 
 # Work done after the response (store page code delivery): "thread" or "inline".
 OTPSITE_BACKGROUND_TASKS = env_str("OTPSITE_BACKGROUND_TASKS", "thread")

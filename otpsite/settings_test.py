@@ -15,6 +15,7 @@ os.environ.setdefault("OTPSITE_HMAC_KEY", "test-hmac-key-for-the-test-suite-only
 os.environ.setdefault("OTPSITE_SMS_BACKEND", "credentials.delivery.MemorySmsBackend")
 os.environ.setdefault("OTPSITE_BACKGROUND_TASKS", "inline")
 os.environ.setdefault("OTPSITE_SELF_ADMIN_JWT_KEY", "test-self-admin-key-for-the-test-suite-0123456789")
+os.environ.setdefault("OTPSITE_CAPILLARY_OAUTH_JWT_KEY", "test-capillary-oauth-key-for-the-test-suite-0123456789")
 
 from otpsite.settings import *  # noqa: E402,F403
 

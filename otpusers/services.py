@@ -4,8 +4,11 @@ one transaction, validates through the model (constraints included) and writes a
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import jwt
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -318,3 +321,120 @@ def _touch_last_used(api_key: ApiKey) -> None:
     if api_key.last_used_at is None or api_key.last_used_at < now - API_KEY_LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+
+
+#
+# API keys as Capillary OAuth clients. Decided once: an API key doubles as the OAuth client, `key` being
+# its key id and `secret` its secret, so staff manage one credential. The access token is a short-lived
+# HS256 JWT naming the key; every use looks the key up again, so revoking, expiring or rotating the key
+# stops its tokens at once.
+#
+
+OAUTH_TOKEN_ISSUER = "otpsite"
+OAUTH_TOKEN_USE = "token_access"
+# How much of the secret's digest a token carries, so that a rotated secret retires the tokens made with
+# the old one. A prefix of a digest of 256 random bits reveals nothing usable.
+_OAUTH_SECRET_PRINT = 16
+
+
+class OAuthDisabled(Exception):
+    """OTPSITE_CAPILLARY_OAUTH_JWT_KEY is empty: this server issues and accepts no OAuth tokens."""
+
+
+@dataclass(frozen=True)
+class OAuthToken:
+    access_token: str
+    ttl_seconds: int
+
+
+def _oauth_signing_key() -> str:
+    if not settings.OTPSITE_CAPILLARY_OAUTH_JWT_KEY:
+        raise OAuthDisabled
+    return settings.OTPSITE_CAPILLARY_OAUTH_JWT_KEY
+
+
+def _key_actor(api_key: ApiKey, *, client_ip: str | None = None, request_id: str = "") -> Actor:
+    return Actor(
+        type=ActorType.API_KEY,
+        api_key=api_key,
+        label=f"API key {api_key.name} ({api_key.key_id})",
+        client_ip=client_ip,
+        request_id=request_id,
+    )
+
+
+def api_key_oauth_token_issue(
+    *, key_id: str, secret: str, client_ip: str | None = None, request_id: str = ""
+) -> OAuthToken | None:
+    """An access token for the usable key with this id and secret, or None (failures are audited by
+    api_key_authenticate). Raises OAuthDisabled when the server has no signing key."""
+    signing_key = _oauth_signing_key()
+    api_key = api_key_authenticate(key_id=key_id, secret=secret)
+    if api_key is None:
+        return None
+    issued_at = int(timezone.now().timestamp())
+    ttl = settings.OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS
+    token_id = secrets.token_urlsafe(16)
+    claims = {
+        "iss": OAUTH_TOKEN_ISSUER,
+        "sub": api_key.key_id,
+        "iat": issued_at,
+        "exp": issued_at + ttl,
+        "jti": token_id,
+        "client_id": api_key.pk,
+        "org_id": api_key.organization_id,
+        "token_use": OAUTH_TOKEN_USE,
+        "kfp": api_key.secret_sha256[:_OAUTH_SECRET_PRINT],
+    }
+    audit_record(
+        actor=_key_actor(api_key, client_ip=client_ip, request_id=request_id),
+        action="api_key.oauth_token",
+        organization=api_key.organization,
+        target=api_key,
+        detail={"jti": token_id, "ttl_seconds": ttl},
+    )
+    return OAuthToken(access_token=jwt.encode(claims, signing_key, algorithm="HS256"), ttl_seconds=ttl)
+
+
+def api_key_oauth_authenticate(*, token: str, client_ip: str | None = None, request_id: str = "") -> ApiKey | None:
+    """The usable key an access token names, or None. A token this server did not sign is not audited
+    (noise); one it signed but refuses (expired, key revoked, expired or rotated) is, with the reason.
+    Expiry is judged against django.utils.timezone.now(), without leeway: the tokens are ours."""
+    signing_key = _oauth_signing_key()
+    try:
+        claims = jwt.decode(
+            token,
+            signing_key,
+            algorithms=["HS256"],
+            issuer=OAUTH_TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub", "kfp", "token_use"], "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.InvalidTokenError:
+        return None
+    if claims["token_use"] != OAUTH_TOKEN_USE or not isinstance(claims["sub"], str):
+        return None
+    try:
+        api_key = ApiKey.objects.select_related("organization").get(key_id=claims["sub"])
+    except ApiKey.DoesNotExist:
+        return None
+    if not isinstance(claims["exp"], int) or claims["exp"] <= timezone.now().timestamp():
+        reason = "oauth_token_expired"
+    elif not hmac.compare_digest(str(claims["kfp"]), api_key.secret_sha256[:_OAUTH_SECRET_PRINT]):
+        reason = "oauth_token_superseded"
+    elif api_key.revoked_at is not None:
+        reason = "revoked"
+    elif not api_key.is_usable():
+        reason = "expired"
+    else:
+        _touch_last_used(api_key)
+        return api_key
+    audit_record(
+        actor=_key_actor(api_key, client_ip=client_ip, request_id=request_id),
+        action="api_key.oauth_authenticate",
+        organization=api_key.organization,
+        target=api_key,
+        outcome=Outcome.FAILURE,
+        reason=reason,
+        detail={"jti": claims.get("jti", "")},
+    )
+    return None

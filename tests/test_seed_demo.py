@@ -50,6 +50,19 @@ def test_running_twice_duplicates_nothing_and_the_printed_curls_work():
     )
     assert generate.status_code == 200, generate.content
 
+    oauth_body = re.search(r"CAP_TOKEN=\$\(curl .* -d '([^']+)' \"http://testserver/v3/oauth/token/generate\"", printed)
+    token_answer = APIClient().post(
+        "/v3/oauth/token/generate", data=oauth_body.group(1), content_type="application/json"
+    )
+    assert token_answer.status_code == 200, token_answer.content
+    read_url = re.search(
+        r'curl -s -H "X-CAP-API-OAUTH-TOKEN: \$CAP_TOKEN" "http://testserver(/v2/otp\?[^"]+)"', printed
+    )
+    oauth = APIClient()
+    oauth.credentials(HTTP_X_CAP_API_OAUTH_TOKEN=token_answer.json()["data"]["accessToken"])
+    read_back = oauth.get(read_url.group(1))
+    assert read_back.status_code == 200 and read_back.json()["userId"] > 0, read_back.content
+
     manage_login = re.search(r'curl -s -u "([^"]+)" -H "Content-Type: application/json" -d \'\{"userName"', printed)
     manage = APIClient()
     manage.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(manage_login.group(1).encode()).decode())

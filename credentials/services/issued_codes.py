@@ -122,14 +122,18 @@ def _retry_after(until) -> int:
     return max(math.ceil((until - timezone.now()).total_seconds()), 1)
 
 
-def _refusal(person: OtpUser, scope: str, now) -> IssueRefused | None:
+def _daily_refusal(person: OtpUser, now) -> DailyLimitReached | None:
     organization = person.organization
     window = IssuedCode.objects.filter(otp_user=person, created_at__gt=now - DAILY_WINDOW)
     sent = window.aggregate(total=Sum("send_count"))["total"] or 0
     if sent >= organization.daily_issue_limit:
         oldest = window.order_by("created_at").values_list("created_at", flat=True).first()
         return DailyLimitReached(_retry_after(oldest + DAILY_WINDOW))
-    cooldown = timedelta(seconds=organization.resend_cooldown_seconds)
+    return None
+
+
+def _cooldown_refusal(person: OtpUser, scope: str, now) -> CooldownActive | None:
+    cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
     last_sent = (
         IssuedCode.objects.filter(otp_user=person, scope=scope)
         .order_by("-last_sent_at")
@@ -203,12 +207,18 @@ def code_issue(
     with transaction.atomic():
         person = OtpUser.objects.select_for_update().select_related("organization").get(pk=person.pk)
         now = timezone.now()
-        refusal = _refusal(person, scope, now)
         issued, plaintext, resent = None, "", False
+        outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
+        refusal = _daily_refusal(person, now)
+        current = outstanding.order_by("-created_at").first() if refusal is None and resend_outstanding else None
+        if current is not None and not current.code_sealed:
+            current = None
+        if refusal is None and current is None:
+            # The cooldown spaces out new codes; re-sending the same readable code is only held to the
+            # daily limit, as Capillary documents for generate while a code is still valid.
+            refusal = _cooldown_refusal(person, scope, now)
         if refusal is None:
-            outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
-            current = outstanding.order_by("-created_at").first() if resend_outstanding else None
-            if current is not None and current.code_sealed:
+            if current is not None:
                 plaintext = crypto.unseal(current.code_sealed, associated_data=current.public_id)
                 current.send_count += 1
                 current.last_sent_at = now

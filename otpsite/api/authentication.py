@@ -137,3 +137,29 @@ class SelfAdminJwtAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="otpsite"'
+
+
+class CapillaryOAuthTokenAuthentication(BaseAuthentication):
+    """Capillary OAuth: the access token from `POST /v3/oauth/token/generate` in X-CAP-API-OAUTH-TOKEN. It
+    stands for the API key it was made from, with that key's permission names as they are now."""
+
+    header = "X-CAP-API-OAUTH-TOKEN"
+
+    def authenticate(self, request):
+        token = request.headers.get(self.header)
+        if not token:
+            return None
+        try:
+            api_key = services.api_key_oauth_authenticate(
+                token=token,
+                client_ip=request.META.get("REMOTE_ADDR") or None,
+                request_id=getattr(request, "request_id", ""),
+            )
+        except services.OAuthDisabled:
+            raise AuthenticationFailed("OAuth tokens are not enabled on this server.") from None
+        if api_key is None:
+            raise AuthenticationFailed("The OAuth token is not valid, has expired, or its API key is no longer usable.")
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="otpsite"'

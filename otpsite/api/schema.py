@@ -63,3 +63,19 @@ def error_responses(serializer, entries) -> dict:
     for status, label in entries:
         by_status.setdefault(status, []).append(label)
     return {status: OpenApiResponse(serializer, description="; ".join(labels)) for status, labels in by_status.items()}
+
+
+class CapillaryOAuthTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "otpsite.api.authentication.CapillaryOAuthTokenAuthentication"
+    name = "CapillaryOAuthToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CAP-API-OAUTH-TOKEN",
+            "description": "Capillary OAuth: the `accessToken` answered by `POST /v3/oauth/token/generate`, "
+            "where `key` is an otpsite API key id and `secret` its secret (an API key doubles as the OAuth "
+            "client). An HS256 JWT valid for OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS (300 by default); refused "
+            "once expired, and at once when its API key is revoked, expires or gets a new secret.",
+        }

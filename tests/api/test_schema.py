@@ -12,10 +12,14 @@ def test_the_schema_validates_without_warnings(tmp_path):
         "/v2/otp",
         "/v2/otp/generate",
         "/v2/otp/validate",
+        "/v3/oauth/token/generate",
     ):
         assert f"  {path}:" in text
     # The Capillary error table is in the schema, each code with its HTTP status.
     assert "`9001` No valid OTP found." in text and "`606` Unable to generate OTP at the moment" in text
+    # Capillary's OAuth token and attribution headers.
+    assert "name: X-CAP-API-OAUTH-TOKEN" in text and "name: X-CAP-API-ATTRIBUTION-LOOKUP-TYPE" in text
+    assert "`1061` X-CAP-API-ATTRIBUTION-LOOKUP-TYPE header required" in text
 
 
 @pytest.mark.django_db

@@ -67,6 +67,24 @@ class TestIssue:
         assert last_sms_code() == first_code
         assert IssuedCode.objects.get(pk=first.code.pk).send_count == 2
 
+    def test_a_resend_is_not_held_back_by_the_cooldown_but_by_the_daily_limit(self, clock):
+        person = person_in(resend_cooldown_seconds=30, daily_issue_limit=3, code_read_back_allowed=True)
+        first = issue(person, resend_outstanding=True)
+        first_code = last_sms_code()
+        clock.advance(seconds=1)
+        again = issue(person, resend_outstanding=True)
+        assert again.resent and again.code.pk == first.code.pk and last_sms_code() == first_code
+        issue(person, resend_outstanding=True)
+        with pytest.raises(services.DailyLimitReached):
+            issue(person, resend_outstanding=True)
+        assert IssuedCode.objects.get().send_count == 3
+
+    def test_without_read_back_the_cooldown_still_holds_a_resend_request(self):
+        person = person_in(resend_cooldown_seconds=30)
+        issue(person, resend_outstanding=True)
+        with pytest.raises(services.CooldownActive):
+            issue(person, resend_outstanding=True)
+
     def test_without_read_back_a_resend_request_issues_a_new_code(self):
         person = person_in(resend_cooldown_seconds=0)
         first = issue(person, resend_outstanding=True)

@@ -3,7 +3,9 @@ one table of every code otpsite answers with the HTTP status it goes with.
 
 Capillary documents the codes and messages but not the HTTP status of each; the statuses below are
 otpsite's decision and are stated in the OpenAPI schema. 400, 401, 403, 405 and 429 used as codes mirror
-the HTTP status Capillary's docs give those situations; 9002 is otpsite's own (read-back switched off).
+the HTTP status Capillary's docs give those situations (400 also for an invalid attribution header, 1061
+for a lookup without its type, as Capillary's global table says); 9002 is otpsite's own (read-back
+switched off).
 Bad input names one code per field at fault, so a body with a bad action and a bad entity value answers
 both 600 and 602, as Capillary's sample does.
 """
@@ -24,6 +26,7 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     603: (400, "Invalid or Null communication channel value passed"),
     604: (400, "No OTP passed"),
     606: (503, "Unable to generate OTP at the moment"),
+    1061: (400, "X-CAP-API-ATTRIBUTION-LOOKUP-TYPE header required with X-CAP-API-ATTRIBUTION-LOOKUP header"),
     9001: (404, "No valid OTP found."),
     9002: (403, "OTP read-back is disabled for this organization"),
 }
@@ -68,3 +71,15 @@ class CapillaryErrorEnvelope(ErrorEnvelope):
 
 
 ENVELOPE = CapillaryErrorEnvelope()
+
+
+class CapillaryV3ErrorEnvelope(CapillaryErrorEnvelope):
+    """The v3 OAuth endpoint answers `{"data": ..., "errors": null}`; its failures keep that shape, with
+    `data` null and `errors` the v2 items (Capillary documents no v3 failure body; otpsite's decision)."""
+
+    def render(self, error: ErrorDetail) -> tuple[int, dict]:
+        status, body = super().render(error)
+        return status, {"data": None, "errors": body["errors"]}
+
+
+V3_ENVELOPE = CapillaryV3ErrorEnvelope()

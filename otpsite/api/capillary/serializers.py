@@ -27,6 +27,13 @@ ENTITY_TYPES = {"MOBILE": IdentifierType.MOBILE, "EMAIL": IdentifierType.EMAIL}
 # Channels otpsite sends on; Capillary's voice (MOBILE, PHONE), WHATSAPP and ZALO are refused with 603.
 CHANNEL_TYPES = ["SMS", "EMAIL", "BOTH"]
 MAX_THRESHOLD_SECONDS = 86_400
+# Spellings Capillary's own pages use for an action: COUPONS in the e-commerce docs and the Get OTP URL
+# template. Accepted wherever an action or scope is, and stored as the scope it names.
+SCOPE_ALIASES = {"COUPONS": Scope.COUPON.value}
+# `createdId` of a generate that sent a still valid code again, as Capillary documents; a new code's
+# `createdId` is its id plus CREATED_ID_OFFSET, so that it is never 1.
+RESENT_CREATED_ID = 1
+CREATED_ID_OFFSET = 1
 
 
 class UpperChoiceField(serializers.ChoiceField):
@@ -36,6 +43,17 @@ class UpperChoiceField(serializers.ChoiceField):
         if not isinstance(data, str):
             self.fail("invalid_choice", input=data)
         return super().to_internal_value(data.upper())
+
+
+class ScopeField(serializers.ChoiceField):
+    """A Capillary action (scope), aliases included; answers the scope the alias names."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=CAPILLARY_SCOPES + list(SCOPE_ALIASES), **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return SCOPE_ALIASES.get(value, value)
 
 
 class GetOtpQuerySerializer(serializers.Serializer):
@@ -49,7 +67,7 @@ class GetOtpQuerySerializer(serializers.Serializer):
         required=False,
         help_text="Only codes issued within this many seconds; any still valid code when absent.",
     )
-    scope = serializers.ChoiceField(choices=CAPILLARY_SCOPES)
+    scope = ScopeField(help_text="The code's scope; COUPONS is accepted for COUPON.")
 
 
 class GetOtpResponseSerializer(serializers.Serializer):
@@ -78,7 +96,7 @@ class EmailTemplateSerializer(StrictInputSerializer):
 class EntitySerializer(StrictInputSerializer):
     entityType = UpperChoiceField(choices=list(ENTITY_TYPES), help_text="MOBILE or EMAIL, any case.")
     entityValue = StrictCharField(max_length=256, help_text="The person's registered mobile or email.")
-    action = serializers.ChoiceField(choices=CAPILLARY_SCOPES, help_text="The purpose (scope) of the code.")
+    action = ScopeField(help_text="The purpose (scope) of the code; COUPONS is accepted for COUPON.")
 
 
 class GenerateOtpSerializer(EntitySerializer):
@@ -98,7 +116,8 @@ class GenerateOtpSerializer(EntitySerializer):
 
 class GenerateOtpResponseSerializer(serializers.Serializer):
     createdId = serializers.IntegerField(
-        help_text="The issued code's id; 1 when a still valid code was sent again (Capillary's convention)."
+        help_text="1 when a still valid code was sent again (Capillary's convention); otherwise the new code's "
+        "id plus one (its id in the admin + 1), so that a new code never answers 1."
     )
     warnings = serializers.ListField(child=serializers.DictField(), default=list)
 
@@ -112,6 +131,21 @@ class ValidateOtpResponseSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.DictField(), default=list)
 
 
+class OAuthTokenRequestSerializer(StrictInputSerializer):
+    key = StrictCharField(max_length=64, help_text="The otpsite API key id (16 hex characters).")
+    secret = StrictCharField(max_length=256, help_text="The API key's secret, as shown once when it was made.")
+
+
+class OAuthTokenDataSerializer(serializers.Serializer):
+    accessToken = serializers.CharField(help_text="Send it in the X-CAP-API-OAUTH-TOKEN header.")
+    ttlSeconds = serializers.IntegerField(help_text="Seconds the token stays valid.")
+
+
+class OAuthTokenResponseSerializer(serializers.Serializer):
+    data = OAuthTokenDataSerializer()
+    errors = serializers.JSONField(allow_null=True, default=None, help_text="Always null on success.")
+
+
 class CapillaryErrorItemSerializer(serializers.Serializer):
     status = serializers.BooleanField(default=False)
     code = serializers.IntegerField()
@@ -119,4 +153,9 @@ class CapillaryErrorItemSerializer(serializers.Serializer):
 
 
 class CapillaryErrorSerializer(serializers.Serializer):
+    errors = CapillaryErrorItemSerializer(many=True)
+
+
+class CapillaryV3ErrorSerializer(serializers.Serializer):
+    data = serializers.JSONField(allow_null=True, default=None, help_text="Always null on failure.")
     errors = CapillaryErrorItemSerializer(many=True)

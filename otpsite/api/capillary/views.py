@@ -1,15 +1,19 @@
+import dataclasses
 from datetime import UTC
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import views, viewsets
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from credentials import delivery, services
 from credentials.choices import Channel, VerifyOutcome
-from otpsite.api.authentication import ApiKeyMd5BasicAuthentication
+from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
+from otpusers import services as key_services
 from otpusers.audit import Actor
 from otpusers.models import Organization
 
@@ -21,7 +25,63 @@ def _error_responses(*codes: int) -> dict:
     )
 
 
-COMMON_ERRORS = (401, 403, 405)
+COMMON_ERRORS = (401, 403, 405, 1061)
+
+# Capillary's attribution headers (acting on behalf of another till). otpsite has no tills: the request
+# acts for the API key's organization either way, the headers are checked as Capillary documents and
+# named in the audit trail.
+LOOKUP_TYPE, LOOKUP = "X-CAP-API-ATTRIBUTION-LOOKUP-TYPE", "X-CAP-API-ATTRIBUTION-LOOKUP"
+ENTITY_TYPE, ENTITY_CODE = "X-CAP-API-ATTRIBUTION-ENTITY-TYPE", "X-CAP-API-ATTRIBUTION-ENTITY-CODE"
+LOOKUP_TYPES = ("WECHAT", "MOBILE_TRIGGER")
+ENTITY_TYPES = ("TILL", "STORE_CODE", "STORE_NAME", "STORE_EXTERNAL_ID", "STORE_EXTERNAL_ID_1", "STORE_EXTERNAL_ID_2")
+MAX_ATTRIBUTION_VALUE = 100
+ATTRIBUTION_PARAMETERS = [
+    OpenApiParameter(
+        LOOKUP_TYPE,
+        str,
+        OpenApiParameter.HEADER,
+        enum=LOOKUP_TYPES,
+        description="Capillary's on-behalf lookup type; anything else answers 400. Recorded in the audit trail.",
+    ),
+    OpenApiParameter(
+        LOOKUP,
+        str,
+        OpenApiParameter.HEADER,
+        description=f"The lookup value (at most {MAX_ATTRIBUTION_VALUE} characters); without {LOOKUP_TYPE} it "
+        "answers 1061. otpsite has no tills: the request acts for the API key's organization.",
+    ),
+    OpenApiParameter(
+        ENTITY_TYPE,
+        str,
+        OpenApiParameter.HEADER,
+        enum=ENTITY_TYPES,
+        description="Capillary's attribution entity type (default TILL); anything else answers 400.",
+    ),
+    OpenApiParameter(
+        ENTITY_CODE,
+        str,
+        OpenApiParameter.HEADER,
+        description=f"The attribution entity's code (at most {MAX_ATTRIBUTION_VALUE} characters); recorded in "
+        "the audit trail.",
+    ),
+]
+
+
+def _attribution(request) -> str:
+    """The attribution headers as the audit trail names them ("" when none), after checking them as
+    Capillary's global error table says: a lookup without its type is 1061, an unknown type is 400."""
+    headers = {name: request.headers.get(name, "") for name in (LOOKUP_TYPE, LOOKUP, ENTITY_TYPE, ENTITY_CODE)}
+    if headers[LOOKUP] and not headers[LOOKUP_TYPE]:
+        raise SurfaceError(1061)
+    if headers[LOOKUP_TYPE] and headers[LOOKUP_TYPE] not in LOOKUP_TYPES:
+        raise SurfaceError(400, f"Invalid {LOOKUP_TYPE} specified; accepted: {', '.join(LOOKUP_TYPES)}")
+    if headers[ENTITY_TYPE] and headers[ENTITY_TYPE] not in ENTITY_TYPES:
+        raise SurfaceError(400, f"Invalid {ENTITY_TYPE} specified; accepted: {', '.join(ENTITY_TYPES)}")
+    for name, value in headers.items():
+        if len(value) > MAX_ATTRIBUTION_VALUE:
+            raise SurfaceError(400, f"{name} is longer than {MAX_ATTRIBUTION_VALUE} characters")
+    given = {name.removeprefix("X-CAP-API-ATTRIBUTION-"): value for name, value in headers.items() if value}
+    return ", ".join(f"{name}={value}" for name, value in given.items())
 
 
 def _destinations(channels: list[dict]) -> list[services.Destination]:
@@ -39,7 +99,7 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
     """Capillary's v2 OTP endpoints. The organization is the API key's; `orgId` and `userId` are the
     organization's and the person's integer ids."""
 
-    authentication_classes = [ApiKeyMd5BasicAuthentication]
+    authentication_classes = [ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication]
     error_envelope = errors.ENVELOPE
     required_api_permissions = {
         "get_otp": "capillary.otp.read",
@@ -51,6 +111,16 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
     def organization(self) -> Organization:
         return self.request.auth.organization
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.attribution = _attribution(request)
+
+    def actor(self) -> Actor:
+        actor = Actor.from_request(self.request)
+        if not self.attribution:
+            return actor
+        return dataclasses.replace(actor, label=f"{actor.label} [{self.attribution}]")
+
     @extend_schema(
         operation_id="capillary_get_otp",
         summary="Get OTP",
@@ -58,7 +128,7 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
         "within `threshold` seconds when given. Needs the organization's code read-back switched on; every "
         "call is audited. `source` and `accountId` are recorded in the audit log; codes are not kept per "
         "source. A customer the organization does not have answers 9001 like one with no code.",
-        parameters=[serializers.GetOtpQuerySerializer],
+        parameters=[serializers.GetOtpQuerySerializer, *ATTRIBUTION_PARAMETERS],
         responses={
             200: serializers.GetOtpResponseSerializer,
             **_error_responses(400, 9001, 9002, *COMMON_ERRORS),
@@ -77,7 +147,7 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
                 threshold_seconds=params.get("threshold"),
                 source=params["source"],
                 account_id=params.get("accountId", ""),
-                actor=Actor.from_request(request),
+                actor=self.actor(),
             )
         except services.ReadBackDisabled:
             raise SurfaceError(9002) from None
@@ -98,9 +168,12 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
         summary="Generate OTP",
         description="Issues a code to the customer with this mobile or email and sends it on each channel. "
         "A new code supersedes the customer's outstanding one for the action, except that a still valid code "
-        "is sent again (and `createdId` is 1) where the organization keeps codes readable. Limits: the "
-        "organization's daily issue limit per person (429, with Retry-After) and resend cooldown (429).",
+        "is sent again (`createdId` 1) where the organization keeps codes readable (read-back on); a new "
+        "code's `createdId` is its id plus one, never 1. Limits: every send, re-sends included, counts "
+        "against the organization's daily issue limit per person (429, with Retry-After); the resend "
+        "cooldown (429) holds back new codes only, so a re-send inside it succeeds.",
         request=serializers.GenerateOtpSerializer,
+        parameters=ATTRIBUTION_PARAMETERS,
         responses={
             200: serializers.GenerateOtpResponseSerializer,
             **_error_responses(400, 600, 601, 602, 603, 429, 606, *COMMON_ERRORS),
@@ -124,7 +197,7 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
                     email_body=email_template.get("body", ""),
                 ),
                 resend_outstanding=True,
-                actor=Actor.from_request(request),
+                actor=self.actor(),
             )
         except services.RecipientUnknown:
             raise SurfaceError(602, "no customer with this entity value") from None
@@ -134,7 +207,8 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
             raise SurfaceError(429, str(error), wait=error.retry_after) from None
         except services.DeliveryFailed:
             raise SurfaceError(606, "the code could not be delivered") from None
-        return Response({"createdId": 1 if result.resent else result.code.pk, "warnings": []})
+        created_id = serializers.RESENT_CREATED_ID if result.resent else result.code.pk + serializers.CREATED_ID_OFFSET
+        return Response({"createdId": created_id, "warnings": []})
 
     @extend_schema(
         operation_id="capillary_validate_otp",
@@ -143,6 +217,7 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
         "the same status and body, for a wrong, expired, used, locked or superseded code and for an unknown "
         "customer; the reason is in the audit log. A code locks after the organization's attempts per code.",
         request=serializers.ValidateOtpSerializer,
+        parameters=ATTRIBUTION_PARAMETERS,
         responses={
             200: serializers.ValidateOtpResponseSerializer,
             **_error_responses(400, 600, 601, 602, 604, *COMMON_ERRORS),
@@ -158,6 +233,51 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
             identifier_value=data["entityValue"].strip(),
             scope=data["action"],
             code=data["code"],
-            actor=Actor.from_request(request),
+            actor=self.actor(),
         )
         return Response({"entity": outcome == VerifyOutcome.SUCCESS, "warnings": []})
+
+
+class CapillaryOAuthTokenView(views.APIView):
+    """Capillary's `POST /v3/oauth/token/generate`, which its docs list as needing no authentication: the
+    body's key and secret are the credential."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    error_envelope = errors.V3_ENVELOPE
+
+    @extend_schema(
+        operation_id="capillary_oauth_token_generate",
+        summary="Generate OAuth access token",
+        description="Exchanges an API key for a short-lived access token to send in `X-CAP-API-OAUTH-TOKEN` on "
+        "the Capillary OTP endpoints. otpsite's decision: an API key doubles as Capillary's OAuth client, "
+        "`key` being the key id and `secret` its secret (not its MD5). The token is an HS256 JWT lasting "
+        "`ttlSeconds` (OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS, 300 by default); it carries the key's id and "
+        "organization, and each use checks the key again, so it stops working once the key is revoked, "
+        "expires or gets a new secret. Every token made is audited, and so is every wrong secret for a real "
+        "key id. 401 also when the server has OAuth switched off (no OTPSITE_CAPILLARY_OAUTH_JWT_KEY).",
+        request=serializers.OAuthTokenRequestSerializer,
+        responses={
+            200: serializers.OAuthTokenResponseSerializer,
+            **error_responses(
+                serializers.CapillaryV3ErrorSerializer,
+                ((errors.ERROR_CODES[code][0], f"`{code}` {errors.ERROR_CODES[code][1]}") for code in (400, 401, 405)),
+            ),
+        },
+        auth=[],
+    )
+    def post(self, request):
+        body = serializers.OAuthTokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            token = key_services.api_key_oauth_token_issue(
+                key_id=body.validated_data["key"],
+                secret=body.validated_data["secret"],
+                client_ip=request.META.get("REMOTE_ADDR") or None,
+                request_id=getattr(request, "request_id", ""),
+            )
+        except key_services.OAuthDisabled:
+            raise AuthenticationFailed("OAuth tokens are not enabled on this server.") from None
+        if token is None:
+            raise AuthenticationFailed("The key and secret do not match a usable API key.")
+        return Response({"data": {"accessToken": token.access_token, "ttlSeconds": token.ttl_seconds}, "errors": None})

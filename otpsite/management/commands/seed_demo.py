@@ -147,6 +147,13 @@ class Command(BaseCommand):
                     f'-d \'{{"entityType": "MOBILE", "entityValue": "{mobile}", "code": "CODE", '
                     '"action": "GENERIC"}\' '
                     f'"{base_url}/v2/otp/validate"',
+                    "  Capillary OAuth: a token from the key id and secret, then get OTP with it (valid "
+                    f"{settings.OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS} s):",
+                    f'    CAP_TOKEN=$(curl -s -H "Content-Type: application/json" '
+                    f'-d \'{{"key": "{api_key.key_id}", "secret": "{secret}"}}\' "{base_url}/v3/oauth/token/generate" '
+                    '| python3 -c \'import json, sys; print(json.load(sys.stdin)["data"]["accessToken"])\')',
+                    f'    curl -s -H "X-CAP-API-OAUTH-TOKEN: $CAP_TOKEN" "{base_url}/v2/otp?identifierName=mobile'
+                    f'&identifierValue=%2B{mobile[1:]}&source=INSTORE&scope=GENERIC&threshold=600"',
                     "  Manage send OTP (otpsite extension; the SMS is printed by the server):",
                     f'    curl -s -u "{api_key.key_id}:{secret}" -H "Content-Type: application/json" '
                     f'-d \'{{"userName": "ben.okafor", "phoneNumber": "{PEOPLE[1][1]}", "channel": "sms"}}\' '

@@ -24,12 +24,35 @@ VALIDATE = "/v2/otp/validate"
 BOTH = ("capillary.otp.read", "capillary.otp.write")
 
 
-def capillary_client(organization, *permissions) -> APIClient:
+# Capillary's GitHub sample for generate (Capillary/ecom-api-document source/includes/_otp.md), verbatim.
+SAMPLE_GENERATE = """{
+   "entityType":"email",
+   "entityValue":"tom.sawyer@example.com",
+   "action":"REGISTRATION",
+   "template":"Hi user.Your OTP for validation is {{ validation_code }}.Enjoy",
+   "emailTemplate":{
+      "subject":"Validation Code",
+      "body":"Dear Customer, The validation code for your request is: {{ validation_code }}. You will also receive the validation code by SMS on your registered mobile number shortly."
+   },
+   "channels":[
+      {
+         "type":"SMS",
+         "value":"9191919191"
+      },
+      {
+         "type":"EMAIL",
+         "value":"tom.sawyer@example.com"
+      }
+   ]
+}"""  # noqa: E501 (verbatim)
+
+
+def capillary_client(organization, *permissions, **headers) -> APIClient:
     api_key, token = make_api_key(organization, *permissions)
     secret = token.split(".", 1)[1]
     credentials = f"{api_key.key_id}:{hashlib.md5(secret.encode()).hexdigest()}"
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode())
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode(), **headers)
     return client
 
 
@@ -225,8 +248,56 @@ class TestGenerate:
         response = post(client, GENERATE + "?format=json", generate_body(person, entityType="mobile"))
         assert response.status_code == 200
         issued = IssuedCode.objects.get(otp_user=person)
-        assert response.json() == {"createdId": issued.pk, "warnings": []}
+        assert response.json() == {"createdId": issued.pk + 1, "warnings": []}
         assert sms_outbox[-1].to == person.mobile
+
+    def test_the_vendors_sample_body_verbatim(self, mailoutbox, sms_outbox):
+        organization = OrganizationFactory(code_read_back_allowed=True)
+        OtpUserFactory(organization=organization, email="tom.sawyer@example.com", mobile="9191919191")
+        response = post(
+            capillary_client(organization, "capillary.otp.write"), GENERATE + "?format=json", SAMPLE_GENERATE
+        )
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == {"createdId", "warnings"} and body["warnings"] == []
+        assert type(body["createdId"]) is int and body["createdId"] != 1
+        code = IssuedCode.objects.get()
+        assert code.scope == "REGISTRATION" and sorted(code.channels) == ["EMAIL", "SMS"]
+        assert sms_outbox[-1].to == "9191919191" and sms_outbox[-1].body.startswith(
+            "Hi user.Your OTP for validation is "
+        )
+        assert mailoutbox[-1].to == ["tom.sawyer@example.com"] and mailoutbox[-1].subject == "Validation Code"
+
+    @pytest.mark.django_db(reset_sequences=True)
+    def test_the_first_code_of_a_database_does_not_answer_created_id_1(self, person):
+        response = post(capillary_client(person.organization, "capillary.otp.write"), GENERATE, generate_body(person))
+        assert IssuedCode.objects.get().pk == 1
+        assert response.json() == {"createdId": 2, "warnings": []}
+
+    def test_generate_twice_inside_the_cooldown_resends_the_same_code(self, clock, sms_outbox):
+        person = person_in(code_read_back_allowed=True, resend_cooldown_seconds=30, daily_issue_limit=2)
+        client = capillary_client(person.organization, "capillary.otp.write")
+        first = post(client, GENERATE, generate_body(person))
+        assert first.json()["createdId"] != 1
+        code = last_sms_code()
+        clock.advance(seconds=5)
+        again = post(client, GENERATE, generate_body(person))
+        assert (again.status_code, again.json()) == (200, {"createdId": 1, "warnings": []})
+        assert len(sms_outbox) == 2 and last_sms_code() == code
+        assert IssuedCode.objects.get().send_count == 2
+        # Each send counts against the daily limit, re-sends included.
+        refused = post(client, GENERATE, generate_body(person))
+        assert refused.status_code == 429 and codes_of(refused) == [429] and len(sms_outbox) == 2
+
+    @pytest.mark.parametrize("action", ["COUPONS", "COUPON"])
+    def test_coupons_is_an_alias_of_coupon(self, person, action):
+        client = capillary_client(person.organization, *BOTH)
+        assert post(client, GENERATE, generate_body(person, action=action)).status_code == 200
+        assert IssuedCode.objects.get().scope == "COUPON"
+        code = last_sms_code()
+        read = client.get(GET_OTP, get_query(person, scope=action))
+        assert read.status_code == 200 and read.json()["code"] == code
+        assert post(client, VALIDATE, validate_body(person, code, action=action)).json()["entity"] is True
 
     def test_a_still_valid_code_is_sent_again_with_created_id_1(self, person, sms_outbox):
         client = capillary_client(person.organization, "capillary.otp.write")
@@ -385,3 +456,65 @@ class TestValidate:
     def test_get_is_not_allowed(self, person):
         response = capillary_client(person.organization, *BOTH).get(VALIDATE)
         assert response.status_code == 405 and codes_of(response) == [405]
+
+
+class TestAttributionHeaders:
+    """Capillary's on-behalf headers, checked as its global error table says (1061, 400)."""
+
+    def headers_client(self, person, **headers) -> APIClient:
+        return capillary_client(person.organization, *BOTH, **headers)
+
+    @pytest.mark.parametrize(("name", "permission", "request_for"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+    def test_a_lookup_without_its_type_is_1061_and_changes_nothing(self, person, name, permission, request_for):
+        issue(person)
+        client = self.headers_client(person, HTTP_X_CAP_API_ATTRIBUTION_LOOKUP="store-42")
+        response = send(client, name, *request_for(person))
+        assert response.status_code == 400
+        assert response.json() == {
+            "errors": [
+                {
+                    "status": False,
+                    "code": 1061,
+                    "message": "X-CAP-API-ATTRIBUTION-LOOKUP-TYPE header required with "
+                    "X-CAP-API-ATTRIBUTION-LOOKUP header",
+                }
+            ]
+        }
+        code = IssuedCode.objects.get()
+        assert (code.send_count, code.attempts) == (1, 0)
+        assert not AuditEvent.objects.filter(action__in=["code.read_back", "code.verify", "code.resend"]).exists()
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"HTTP_X_CAP_API_ATTRIBUTION_LOOKUP_TYPE": "TILL", "HTTP_X_CAP_API_ATTRIBUTION_LOOKUP": "x"},
+            {"HTTP_X_CAP_API_ATTRIBUTION_LOOKUP_TYPE": "mobile_trigger"},
+            {"HTTP_X_CAP_API_ATTRIBUTION_ENTITY_TYPE": "SHOP"},
+            {"HTTP_X_CAP_API_ATTRIBUTION_LOOKUP_TYPE": "WECHAT", "HTTP_X_CAP_API_ATTRIBUTION_LOOKUP": "x" * 101},
+        ],
+    )
+    def test_invalid_attribution_headers_are_400(self, person, headers):
+        response = post(self.headers_client(person, **headers), GENERATE, generate_body(person))
+        assert response.status_code == 400 and codes_of(response) == [400]
+        assert not IssuedCode.objects.exists()
+
+    def test_documented_headers_are_accepted_and_audited(self, person):
+        client = self.headers_client(
+            person,
+            HTTP_X_CAP_API_ATTRIBUTION_LOOKUP_TYPE="MOBILE_TRIGGER",
+            HTTP_X_CAP_API_ATTRIBUTION_LOOKUP="till-7",
+            HTTP_X_CAP_API_ATTRIBUTION_ENTITY_TYPE="STORE_CODE",
+            HTTP_X_CAP_API_ATTRIBUTION_ENTITY_CODE="s-1",
+        )
+        assert post(client, GENERATE, generate_body(person)).status_code == 200
+        label = AuditEvent.objects.get(action="code.issue").actor_label
+        assert label.endswith("[LOOKUP-TYPE=MOBILE_TRIGGER, LOOKUP=till-7, ENTITY-TYPE=STORE_CODE, ENTITY-CODE=s-1]")
+
+    def test_the_type_alone_is_accepted_as_capillary_clients_send_it(self, person):
+        client = self.headers_client(person, HTTP_X_CAP_API_ATTRIBUTION_LOOKUP_TYPE="MOBILE_TRIGGER")
+        assert post(client, GENERATE, generate_body(person)).status_code == 200
+
+    def test_anonymous_is_still_401_first(self, person):
+        client = APIClient()
+        client.credentials(HTTP_X_CAP_API_ATTRIBUTION_LOOKUP="x")
+        assert codes_of(post(client, GENERATE, generate_body(person))) == [401]
