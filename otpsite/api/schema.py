@@ -45,7 +45,7 @@ class SelfAdminJwtScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "X-Token",
             "description": "nevisIDM self-admin: an HS256 JWT with `sub` the user's and `client` the client's "
-            "external id, and `exp`. Allowed only on GET and DELETE of the user's own OTP credential.",
+            "external id, and `exp`. Allowed only on GET, replace and DELETE of the user's own OTP credential.",
         }
 
 

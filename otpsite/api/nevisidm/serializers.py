@@ -173,17 +173,23 @@ class LoginSerializer(StrictInputSerializer):
 
 
 class LoginStatusSerializer(serializers.Serializer):
+    """nevisIDM's LoginStatus DTO (the login and login-info pages). Every field is always present; a time
+    that has never happened is null."""
+
     statusCode = serializers.IntegerField(help_text="0 success; 2 wrong answer; 3 no such challenge waiting.")
     description = serializers.CharField()
     userExtId = serializers.CharField()
     clientExtId = serializers.CharField()
     credentialExtId = serializers.CharField()
     credentialType = serializers.CharField()
-    userLastLogin = NevisDateTimeField()
-    credentialLastLogin = NevisDateTimeField()
-    credentialLastLoginFailure = NevisDateTimeField()
-    successfulLoginCount = serializers.IntegerField()
-    failedLoginCount = serializers.IntegerField()
+    userLastLogin = NevisDateTimeField(allow_null=True, help_text="The user's last successful login.")
+    userLastLoginFailure = NevisDateTimeField(
+        allow_null=True, help_text="The user's last failed login: the latest wrong answer on any of their OTP cards."
+    )
+    credentialLastLogin = NevisDateTimeField(allow_null=True, help_text="The card's last successful login.")
+    credentialLastLoginFailure = NevisDateTimeField(allow_null=True, help_text="The card's last failed login.")
+    successfulLoginCount = serializers.IntegerField(help_text="The card's success counter.")
+    failedLoginCount = serializers.IntegerField(help_text="The card's failure counter.")
 
 
 class NevisErrorItemSerializer(serializers.Serializer):

@@ -1,3 +1,4 @@
+from django.db.models import Max
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -148,7 +149,9 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
         "replace": ("AccessControl.CredentialModify", "AccessControl.CredentialView"),
         "destroy": "AccessControl.CredentialDelete",
     }
-    self_admin_actions = ("retrieve", "destroy")
+    # nevisIDM lets a user read, replace and delete their own card with an X-Token (the get, replace and
+    # delete pages); listing, creating and changing state need an administrator's permissions.
+    self_admin_actions = ("retrieve", "replace", "destroy")
     queryset = OtpCard.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = serializers.OtpCredentialSerializer
     lookup_url_kwarg = "extId"
@@ -250,7 +253,9 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Replace the OTP card's secret",
-        description="A new grid; extId, policy and state stay. `version` must be the one last read.",
+        description="A new grid; extId, policy and state stay. `version` must be the one last read. Needs "
+        "AccessControl.CredentialModify and AccessControl.CredentialView, or a self-admin X-Token of this "
+        "user (another user's token: 403).",
         parameters=[*PATH_PARAMETERS, EXT_ID],
         request=serializers.OtpCredentialReplaceSerializer,
         responses={
@@ -341,6 +346,7 @@ class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
         status_code, description = errors.LOGIN_STATUS[result.outcome.value]
         card = result.card
         self.person.refresh_from_db(fields=["last_login_at"])
+        user_last_failure = OtpCard.objects.filter(otp_user=self.person).aggregate(latest=Max("last_failed_login_at"))
         field = serializers.NevisDateTimeField()
         return Response(
             {
@@ -351,6 +357,7 @@ class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
                 "credentialExtId": card.ext_id,
                 "credentialType": "OTP Card",
                 "userLastLogin": field.to_representation(self.person.last_login_at),
+                "userLastLoginFailure": field.to_representation(user_last_failure["latest"]),
                 "credentialLastLogin": field.to_representation(card.last_successful_login_at),
                 "credentialLastLoginFailure": field.to_representation(card.last_failed_login_at),
                 "successfulLoginCount": card.successful_login_count,

@@ -32,6 +32,13 @@ DTO_FIELDS = {
     "failedLoginCount", "modificationComment", "type", "validity", "otp",
 }  # fmt: skip
 DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+# nevisIDM's LoginStatus DTO (docs.nevis.net login and update-login-info pages); the counters keep the
+# credential DTO's names, which those pages leave unreadable.
+LOGIN_STATUS_FIELDS = {
+    "statusCode", "description", "userExtId", "clientExtId", "credentialExtId", "credentialType", "userLastLogin",
+    "userLastLoginFailure", "credentialLastLogin", "credentialLastLoginFailure", "successfulLoginCount",
+    "failedLoginCount",
+}  # fmt: skip
 NO_RECORD = {"errors": [{"code": "errors.noRecord", "message": "No such record"}]}
 
 
@@ -187,8 +194,47 @@ class TestSelfAdmin:
         response = token_client(card.organization.ext_id, other.ext_id).get(f"{base(card.otp_user)}/otp-123")
         assert response.status_code == 403 and codes(response) == ["errors.permissionDenied"]
 
-    @pytest.mark.parametrize("name", ["list", "create", "replace", "patch", "challenge", "login"])
-    def test_self_admin_is_limited_to_get_and_delete(self, card, name):
+    def test_a_user_replaces_their_own_card(self, card):
+        before = services.card_cells(card)
+        client = token_client(card.organization.ext_id, card.otp_user.ext_id)
+        # The replace page's body: modificationComment and version (typed string there).
+        response = client.post(
+            f"{base(card.otp_user)}/otp-123/replace",
+            '{"modificationComment": "lost my card", "version": "0"}',
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == DTO_FIELDS and body["extId"] == "otp-123" and body["version"] == 1
+        assert body["modificationComment"] == "lost my card" and body["stateName"] == "initial"
+        card.refresh_from_db()
+        assert card_maths.decode(body["otp"]).cells == services.card_cells(card) != before
+        event = AuditEvent.objects.get(action="card.replace")
+        assert (
+            event.actor_type == "person"
+            and event.actor_label == f"self-admin {card.otp_user.ext_id}@{card.organization.ext_id}"
+        )
+
+    def test_another_users_token_cannot_replace_and_changes_nothing(self, card):
+        before = services.card_cells(card)
+        other = OtpUserFactory(organization=card.organization, ext_id="user-other")
+        response = token_client(card.organization.ext_id, other.ext_id).post(
+            f"{base(card.otp_user)}/otp-123/replace", {"modificationComment": "x", "version": "0"}, format="json"
+        )
+        assert response.status_code == 403 and codes(response) == ["errors.permissionDenied"]
+        card.refresh_from_db()
+        assert card.version == 0 and services.card_cells(card) == before
+        assert not AuditEvent.objects.filter(action="card.replace").exists()
+
+    def test_a_self_admin_replace_with_a_stale_version_is_409(self, card):
+        client = token_client(card.organization.ext_id, card.otp_user.ext_id)
+        response = client.post(
+            f"{base(card.otp_user)}/otp-123/replace", {"modificationComment": "x", "version": "7"}, format="json"
+        )
+        assert response.status_code == 409 and codes(response) == ["errors.pessimisticLockingFailure"]
+
+    @pytest.mark.parametrize("name", ["list", "create", "patch", "challenge", "login"])
+    def test_self_admin_is_limited_to_get_replace_and_delete(self, card, name):
         _, method, url, body, _ = next(endpoint for endpoint in ENDPOINTS if endpoint[0] == name)
         client = token_client(card.organization.ext_id, card.otp_user.ext_id)
         assert send(client, method, url(card), body and body(card)).status_code == 403
@@ -357,6 +403,9 @@ class TestChallengeAndLogin:
         body = login.json()
         assert (body["statusCode"], body["credentialExtId"], body["credentialType"]) == (0, "otp-123", "OTP Card")
         assert DATE.match(body["userLastLogin"]) and body["successfulLoginCount"] == 1
+        assert set(body) == LOGIN_STATUS_FIELDS
+        assert DATE.match(body["credentialLastLogin"]) and body["userLastLoginFailure"] is None
+        assert body["credentialLastLoginFailure"] is None
         replay = client.post(auth(card.otp_user, "login"), {"challenge": challenge, "password": answer}, format="json")
         assert replay.status_code == 200 and replay.json()["statusCode"] == 3
 
@@ -366,6 +415,13 @@ class TestChallengeAndLogin:
         wrong = {"challenge": challenge, "password": wrong_answer_for(card, challenge)}
         first = client.post(auth(card.otp_user, "login"), wrong, format="json")
         assert first.status_code == 200 and first.json()["statusCode"] == 2 and first.json()["failedLoginCount"] == 1
+        failure = first.json()
+        assert set(failure) == LOGIN_STATUS_FIELDS
+        assert (
+            DATE.match(failure["userLastLoginFailure"])
+            and failure["userLastLoginFailure"] == (failure["credentialLastLoginFailure"])
+        )
+        assert failure["userLastLogin"] is None and failure["credentialLastLogin"] is None
         assert client.post(auth(card.otp_user, "login"), wrong, format="json").json()["statusCode"] == 2
         locked = client.post(auth(card.otp_user, "login"), wrong, format="json")
         assert locked.status_code == 423 and codes(locked) == ["errors.credentialLocked"]
