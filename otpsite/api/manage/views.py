@@ -28,10 +28,12 @@ CLIENT_IP = OpenApiParameter(
 
 
 def _error_responses(*manage_errors: errors.ManageError) -> dict:
-    return error_responses(
+    """Error responses in application/json only: myKaarma documents protobuf for 200 alone."""
+    responses = error_responses(
         serializers.ManageEnvelopeSerializer,
         ((error.http_status, f"`{error.code}` {error.name}: {error.message}") for error in manage_errors),
     )
+    return {(status, JSONRenderer.media_type): response for status, response in responses.items()}
 
 
 COMMON_ERRORS = (
@@ -43,8 +45,9 @@ COMMON_ERRORS = (
 
 
 class ManageUserOtpViewSet(viewsets.GenericViewSet):
-    """myKaarma's manage API, OTP part. Bodies and responses are JSON or protobuf (manage.proto): the
-    request by Content-Type, the response by Accept, errors included."""
+    """myKaarma's manage API, OTP part. Bodies are JSON or protobuf (manage.proto) by Content-Type; a 200
+    answers by Accept, and every other status in JSON whatever Accept says, as myKaarma documents
+    protobuf for 200 only and application/json for 400, 401, 403 and 500."""
 
     authentication_classes = [ApiKeyBasicAuthentication]
     parser_classes = [JSONParser, ProtobufParser]
@@ -67,6 +70,13 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
             raise ValidationError({"clientIp": ["Must be an IPv4 or IPv6 address."]}) from None
         return Actor(**{**actor.__dict__, "client_ip": client_ip})
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code != 200:
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def envelope(self, **payload) -> Response:
         return Response(errors.envelope(self.request.request_id, **payload))
 
@@ -76,7 +86,8 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
         description="ApiScope `manage.otp.verify`. On success, the user (with lastLoginTimestamp now set). A "
         "wrong, expired, used or locked OTP, an unknown or deactivated user, and a userName and phoneNumber "
         "that do not name the same person all answer the same 400 `100006 OTP_INVALID`; the reason is in "
-        "the audit log. Accepts and answers JSON or `application/x-protobuf` (manage.proto).",
+        "the audit log. Accepts JSON or `application/x-protobuf` (manage.proto); a 200 answers in the encoding "
+        "`Accept` names, every error in `application/json` whatever `Accept` says, as myKaarma documents.",
         parameters=[CLIENT_IP],
         request={"application/json": serializers.ManageValidateOtpSerializer, "application/x-protobuf": bytes},
         responses={200: serializers.ManageValidateOtpResponseSerializer, **_error_responses(*COMMON_ERRORS)},
@@ -110,7 +121,8 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
         description="**otpsite extension**: myKaarma documents no sender. ApiScope `manage.otp.send`. Sends "
         "a code (scope GENERIC) by SMS to the user's mobile or by email, within the organization's daily "
         "limit and resend cooldown (429 `100009`). A userName and phoneNumber that do not name one active "
-        "person answer 404 `100002`.",
+        "person answer 404 `100002`. A 200 answers in the encoding `Accept` names; every error in "
+        "`application/json`.",
         parameters=[CLIENT_IP],
         request={"application/json": serializers.ManageSendOtpSerializer, "application/x-protobuf": bytes},
         responses={

@@ -163,7 +163,7 @@ class TestValidate:
         ],
         ids=["otp-invalid", "missing-field", "blank-field"],
     )
-    def test_errors_are_the_same_in_json_and_protobuf(self, person, make_request, status, code):
+    def test_errors_are_json_for_either_body_encoding_and_accept(self, person, make_request, status, code):
         client = manage_client(person.organization, "manage.otp.verify")
         answers = []
         for as_protobuf in (False, True):
@@ -171,25 +171,64 @@ class TestValidate:
                 client, VALIDATE, make_request(person), as_protobuf=as_protobuf, accept_protobuf=as_protobuf
             )
             assert response.status_code == status
-            body = decoded(response, VALIDATE)
+            assert response["Content-Type"] == "application/json"
+            body = response.json()
             assert_envelope(body, response)
             assert [error["errorCode"] for error in body["errors"]] == [code]
             answers.append({**body, "apiRequestId": None})
-        # protobuf has no null user: compare what both encodings carry
-        answers[1].pop("user", None)
         assert answers[0] == answers[1]
 
     @pytest.mark.parametrize("accept_protobuf", [False, True])
-    def test_auth_errors_answer_in_the_accepted_encoding(self, person, accept_protobuf):
+    def test_auth_errors_are_json_whatever_accept_says(self, person, accept_protobuf):
         for client, status, code in (
             (APIClient(), 401, 100003),
             (manage_client(person.organization, "manage.otp.send"), 403, 100004),
         ):
             response = call(client, VALIDATE, validate_body(person, "1"), accept_protobuf=accept_protobuf)
-            assert response.status_code == status
-            body = decoded(response, VALIDATE)
+            assert response.status_code == status and response["Content-Type"] == "application/json"
+            body = response.json()
             assert_envelope(body, response)
             assert body["errors"][0]["errorCode"] == code and body["errors"][0]["errorTitle"]
+
+    @pytest.mark.parametrize("accept", [PROTOBUF, f"{PROTOBUF}, application/json;q=0.1", "*/*"])
+    def test_every_non_200_answer_is_json(self, person, accept):
+        person.organization.daily_issue_limit = 1
+        person.organization.save(update_fields=["daily_issue_limit"])
+        client = manage_client(person.organization, "manage.otp.verify", "manage.otp.send")
+        assert send_code(client, person).status_code == 200
+        body = {"userName": person.user_name, "phoneNumber": person.mobile, "channel": "sms"}
+        answers = {
+            401: call(APIClient(), VALIDATE, validate_body(person, "1"), HTTP_ACCEPT=accept),
+            403: call(manage_client(person.organization), SEND, body, HTTP_ACCEPT=accept),
+            404: call(client, SEND, {**body, "userName": "nobody"}, HTTP_ACCEPT=accept),
+            405: client.get(VALIDATE, HTTP_ACCEPT=accept),
+            429: call(client, SEND, body, HTTP_ACCEPT=accept),
+        }
+        MemorySmsBackend.fail_next = True
+        other = OtpUserFactory(organization=person.organization, user_name="other", mobile="+14155550122")
+        answers[503] = call(
+            client, SEND, {"userName": "other", "phoneNumber": other.mobile, "channel": "sms"}, HTTP_ACCEPT=accept
+        )
+        answers[400] = call(client, VALIDATE, b"\xff\xff", as_protobuf=True, HTTP_ACCEPT=accept)
+        for status, response in answers.items():
+            assert response.status_code == status, (status, response.content)
+            assert response["Content-Type"] == "application/json", status
+            assert_envelope(response.json(), response)
+            assert response.json()["errors"][0]["errorCode"] > 0
+
+    def test_an_accept_header_naming_neither_encoding_is_a_json_400(self, person):
+        client = manage_client(person.organization, "manage.otp.verify")
+        response = call(client, VALIDATE, validate_body(person, "1"), HTTP_ACCEPT="text/html")
+        assert response.status_code == 400 and response["Content-Type"] == "application/json"
+        assert response.json()["errors"][0]["errorCode"] == 100001
+
+    def test_a_200_still_answers_protobuf_when_accepted(self, person):
+        client = manage_client(person.organization, "manage.otp.verify", "manage.otp.send")
+        response = call(
+            client, SEND, {"userName": "jdoe", "phoneNumber": person.mobile, "channel": "sms"}, accept_protobuf=True
+        )
+        assert response.status_code == 200 and response["Content-Type"] == PROTOBUF
+        assert decoded(response, SEND)["validUntil"]
 
     def test_every_failed_validation_answers_the_same(self, person, clock):
         client = manage_client(person.organization, "manage.otp.verify", "manage.otp.send")
@@ -273,8 +312,8 @@ class TestBadInput:
     def test_malformed_protobuf_is_400_with_the_envelope(self, person, accept_protobuf):
         client = manage_client(person.organization, "manage.otp.verify")
         response = call(client, VALIDATE, b"\xff\xff\xff\xff", as_protobuf=True, accept_protobuf=accept_protobuf)
-        assert response.status_code == 400
-        body = decoded(response, VALIDATE)
+        assert response.status_code == 400 and response["Content-Type"] == "application/json"
+        body = response.json()
         assert_envelope(body, response)
         assert body["errors"][0]["errorCode"] == 100001
 
