@@ -5,8 +5,9 @@ from django import forms
 from django.db.models import F
 from drf_spectacular.utils import extend_schema_field
 
+from otpusers.choices import Visibility
 from otpusers.ids import normalize_public_id
-from otpusers.models import AppAccess
+from otpusers.models import AppAccess, PublishedApplication
 
 SORT_PATTERN = re.compile(r"^([\w.]*?)(?::(asc|desc))?$")
 
@@ -95,3 +96,19 @@ class AppAccessFilterSet(django_filters.FilterSet):
     class Meta:
         model = AppAccess
         fields = ["publishedApplicationId", "applicationId", "email", "sort"]
+
+
+class PublishedApplicationFilterSet(django_filters.FilterSet):
+    """The filters of Applivery's published-application list that otpsite models, under their wire names."""
+
+    application = PublicIdFilter(
+        field_name="application_public_id", help_text="Only publications of this application (24 hex)."
+    )
+    slug = django_filters.CharFilter(
+        field_name="slug", max_length=100, help_text="Only the publication with this slug."
+    )
+    visibility = django_filters.ChoiceFilter(choices=Visibility.choices, help_text="active, inactive or unlisted.")
+
+    class Meta:
+        model = PublishedApplication
+        fields = ["application", "slug", "visibility"]

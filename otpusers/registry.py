@@ -23,6 +23,17 @@ _PERMISSIONS = (
         "mad.store.otpUsers.update", "otpusers.change_appaccess", "Applivery: change an OTP user's allowance"
     ),
     ApiPermission("mad.store.otpUsers.remove", "otpusers.delete_appaccess", "Applivery: delete an OTP user"),
+    ApiPermission("mad.store.management.list", "otpusers.view_store", "Applivery: list the organization's stores"),
+    ApiPermission(
+        "mad.store.publishedApplication.list",
+        "otpusers.view_publishedapplication",
+        "Applivery: list a store's published applications",
+    ),
+    ApiPermission(
+        "mad.store.publishedApplication.get",
+        "otpusers.view_publishedapplication",
+        "Applivery: read one published application",
+    ),
     # Capillary documents no permission names for its OTP endpoints; these are otpsite's.
     ApiPermission("capillary.otp.read", "credentials.view_issuedcode", "Capillary: read back a customer's code"),
     ApiPermission("capillary.otp.write", "credentials.add_issuedcode", "Capillary: generate and validate codes"),

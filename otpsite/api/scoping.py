@@ -10,13 +10,15 @@ def scope_to_caller(queryset: QuerySet, request, organization_path: str) -> Quer
     """`queryset` narrowed to the caller's organizations, by a join rather than a subquery.
 
     `organization_path` leads from the queryset's model to its Organization, e.g. "organization" or
-    "published_application__store__organization". An API key sees its own organization; a superuser every
-    one; another staff user those that list them as staff; anyone else none."""
+    "published_application__store__organization", or is "" for a queryset of organizations. An API key
+    sees its own organization; a superuser every one; another staff user those that list them as staff;
+    anyone else none."""
     if isinstance(request.auth, ApiKey):
-        return queryset.filter(**{f"{organization_path}_id": request.auth.organization_id})
+        key_field = f"{organization_path}_id" if organization_path else "pk"
+        return queryset.filter(**{key_field: request.auth.organization_id})
     user = request.user
     if user.is_authenticated and user.is_superuser:
         return queryset
     if user.is_authenticated and user.is_staff:
-        return queryset.filter(**{f"{organization_path}__staff": user})
+        return queryset.filter(**{f"{organization_path}__staff" if organization_path else "staff": user})
     return queryset.none()

@@ -13,6 +13,9 @@ def test_the_schema_validates_without_warnings(tmp_path):
         "/v2/otp/generate",
         "/v2/otp/validate",
         "/v3/oauth/token/generate",
+        "/v1/organizations/{organizationId}/stores",
+        "/v1/organizations/{organizationId}/stores/{storeId}/pubApps",
+        "/v1/organizations/{organizationId}/stores/{storeId}/pubApps/{publishedApplicationId}",
     ):
         assert f"  {path}:" in text
     # The Capillary error table is in the schema, each code with its HTTP status.

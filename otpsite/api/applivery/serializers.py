@@ -1,5 +1,6 @@
 import re
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -102,6 +103,38 @@ class OtpUserUpdateSerializer(StrictInputSerializer):
     allowedDownloadsNum = _allowed_downloads_field(required=False)
 
 
+class StoreSerializer(serializers.Serializer):
+    """A store with the documented field names otpsite models (customDomain, branding, configuration and
+    createdBy are not modelled, so not answered)."""
+
+    id = PublicIdField(source="public_id", read_only=True)
+    organization = PublicIdField(source="organization.public_id", read_only=True, help_text="The organization's id.")
+    security = serializers.ChoiceField(choices=["public", "logged"], read_only=True)
+    createdAt = UtcMillisDateTimeField(source="created_at", read_only=True)
+    updatedAt = UtcMillisDateTimeField(source="updated_at", read_only=True)
+
+
+class PublishedApplicationSerializer(serializers.Serializer):
+    """A published application ("pubApp") with the documented field names otpsite models."""
+
+    id = PublicIdField(source="public_id", read_only=True, help_text="The publishedApplicationId.")
+    organization = PublicIdField(source="store.organization.public_id", read_only=True)
+    store = PublicIdField(source="store.public_id", read_only=True)
+    application = PublicIdField(
+        source="application_public_id", read_only=True, help_text="The applicationId the publication offers."
+    )
+    slug = serializers.CharField(read_only=True)
+    visibility = serializers.ChoiceField(choices=["active", "inactive", "unlisted"], read_only=True)
+    distributionUrl = serializers.SerializerMethodField(help_text="The store page where people sign in and download.")
+    createdAt = UtcMillisDateTimeField(source="created_at", read_only=True)
+    updatedAt = UtcMillisDateTimeField(source="updated_at", read_only=True)
+
+    def get_distributionUrl(self, publication) -> str:
+        path = reverse("store:page", kwargs={"store_slug": publication.store.slug, "app_slug": publication.slug})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
 #
 # Envelopes, for the schema: every success is {"status": true, "data": ...}.
 #
@@ -117,8 +150,9 @@ class OtpUserCreateResponseSerializer(serializers.Serializer):
     data = OtpUserSerializer(many=True, help_text="Always a list, even for one email.")
 
 
-class OtpUserPageSerializer(serializers.Serializer):
-    items = OtpUserSerializer(many=True)
+class PageSerializer(serializers.Serializer):
+    """The mongoose-paginate block every Applivery list answers; `items` is set by each list."""
+
     totalDocs = serializers.IntegerField()
     limit = serializers.IntegerField()
     hasPrevPage = serializers.BooleanField()
@@ -130,9 +164,36 @@ class OtpUserPageSerializer(serializers.Serializer):
     nextPage = serializers.IntegerField(allow_null=True)
 
 
+class OtpUserPageSerializer(PageSerializer):
+    items = OtpUserSerializer(many=True)
+
+
 class OtpUserListResponseSerializer(serializers.Serializer):
     status = serializers.BooleanField(default=True)
     data = OtpUserPageSerializer()
+
+
+class StorePageSerializer(PageSerializer):
+    items = StoreSerializer(many=True)
+
+
+class StoreListResponseSerializer(serializers.Serializer):
+    status = serializers.BooleanField(default=True)
+    data = StorePageSerializer()
+
+
+class PublishedApplicationPageSerializer(PageSerializer):
+    items = PublishedApplicationSerializer(many=True)
+
+
+class PublishedApplicationListResponseSerializer(serializers.Serializer):
+    status = serializers.BooleanField(default=True)
+    data = PublishedApplicationPageSerializer()
+
+
+class PublishedApplicationResponseSerializer(serializers.Serializer):
+    status = serializers.BooleanField(default=True)
+    data = PublishedApplicationSerializer()
 
 
 class DeleteResultSerializer(serializers.Serializer):

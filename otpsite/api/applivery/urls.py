@@ -8,4 +8,11 @@ router.register(
     basename="applivery-otp-user",
 )
 
+router.register(
+    r"v1/organizations/(?P<organizationId>[^/]+)/stores/(?P<storeId>[^/]+)/pubApps",
+    views.PublishedApplicationViewSet,
+    basename="applivery-published-application",
+)
+router.register(r"v1/organizations/(?P<organizationId>[^/]+)/stores", views.StoreViewSet, basename="applivery-store")
+
 urlpatterns = router.urls

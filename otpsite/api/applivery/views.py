@@ -1,7 +1,8 @@
+from django.db.models import Q
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from otpsite.api.applivery import errors, serializers
@@ -9,9 +10,9 @@ from otpsite.api.pagination import MongoosePagination
 from otpsite.api.scoping import scope_to_caller
 from otpusers import services
 from otpusers.audit import Actor
-from otpusers.filtersets import AppAccessFilterSet
+from otpusers.filtersets import AppAccessFilterSet, PublishedApplicationFilterSet
 from otpusers.ids import normalize_public_id
-from otpusers.models import AppAccess, PublishedApplication, Store
+from otpusers.models import AppAccess, Organization, PublishedApplication, Store
 
 ERROR_RESPONSES = {
     status: OpenApiResponse(serializers.AppliveryErrorResponseSerializer, description=description)
@@ -22,11 +23,58 @@ ERROR_RESPONSES = {
         404: "3001 Entity not found: unknown or malformed ids, or another organization's or store's object.",
     }.items()
 }
+# Applivery's workspace paths take an organization by its 24-hex id or its slug.
+ORGANIZATION_PATTERN = r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$"
+ORGANIZATION_DESCRIPTION = (
+    "The organization's 24-hex id (organizationId) or its slug: 24 hexadecimal characters are read as the id."
+)
+STORE_ID = OpenApiParameter("storeId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$")
 PATH_PARAMETERS = [
-    OpenApiParameter("organizationSlug", str, OpenApiParameter.PATH, description="The organization's slug."),
-    OpenApiParameter("storeId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$"),
+    OpenApiParameter(
+        "organizationSlug",
+        str,
+        OpenApiParameter.PATH,
+        pattern=ORGANIZATION_PATTERN,
+        description=ORGANIZATION_DESCRIPTION,
+    ),
+    STORE_ID,
 ]
+WORKSPACE_ORGANIZATION = OpenApiParameter(
+    "organizationId", str, OpenApiParameter.PATH, pattern=ORGANIZATION_PATTERN, description=ORGANIZATION_DESCRIPTION
+)
 OTP_USER_ID = OpenApiParameter("otpUserId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$")
+PUBLISHED_APPLICATION_ID = OpenApiParameter(
+    "publishedApplicationId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$"
+)
+
+
+def organization_named(value: object, path: str) -> Q:
+    """The condition that `path` (a lookup leading to an Organization, "" for organizations themselves) is
+    the organization the URL names, by 24-hex id or by slug. Either way a unique index finds it; anything
+    else matches nothing."""
+    prefix = f"{path}__" if path else ""
+    public_id = normalize_public_id(value)
+    if public_id is not None:
+        return Q(**{f"{prefix}public_id": public_id})
+    if isinstance(value, str) and len(value) >= 3:
+        return Q(**{f"{prefix}slug": value})
+    return Q(pk__in=[])
+
+
+def one_or_404(queryset):
+    """The one object of a lookup by unique keys, without the model's ordering; else 404 3001."""
+    try:
+        return queryset.get()
+    except queryset.model.DoesNotExist:
+        raise NotFound() from None
+
+
+def refuse_unknown_parameters(request, known: set[str]) -> None:
+    """Applivery's read-only lists take only the documented query parameters otpsite models; any other
+    (a documented filter otpsite does not model, or a typo) is refused rather than silently ignored."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ValidationError({name: ["Unknown or unsupported query parameter."] for name in unknown})
 
 
 def _responses(success, *errors_shown: int) -> dict:
@@ -91,7 +139,7 @@ class OtpUserViewSet(viewsets.GenericViewSet):
         if store_id is None:
             raise NotFound()
         stores = Store.objects.select_related("organization").filter(
-            organization__slug=self.kwargs.get("organizationSlug"), public_id=store_id
+            organization_named(self.kwargs.get("organizationSlug"), "organization"), public_id=store_id
         )
         store = scope_to_caller(stores, self.request, "organization").first()
         if store is None:
@@ -114,9 +162,9 @@ class OtpUserViewSet(viewsets.GenericViewSet):
         if access_id is None or store_id is None:
             raise NotFound()
         accesses = AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
+            organization_named(self.kwargs.get("organizationSlug"), "published_application__store__organization"),
             public_id=access_id,
             published_application__store__public_id=store_id,
-            published_application__store__organization__slug=self.kwargs.get("organizationSlug"),
         )
         access = scope_to_caller(accesses, self.request, "published_application__store__organization").first()
         if access is None:
@@ -167,3 +215,114 @@ class OtpUserViewSet(viewsets.GenericViewSet):
     def destroy(self, request, *args, **kwargs):
         services.app_access_delete(access=self.get_object(), actor=Actor.from_request(request))
         return Response({"status": True, "data": {"delete": True}})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List organization stores",
+        description="Read-only. The organization's stores, oldest first, paginated like every Applivery list. "
+        "Fields are the documented ones otpsite models.",
+        parameters=[WORKSPACE_ORGANIZATION],
+        responses=_responses(serializers.StoreListResponseSerializer, 400, 401, 403, 404),
+    ),
+)
+class StoreViewSet(viewsets.GenericViewSet):
+    """Applivery's workspace stores: where an integrator finds a storeId."""
+
+    error_envelope = errors.ENVELOPE
+    required_api_permissions = {"list": "mad.store.management.list"}
+    queryset = Store.objects.none()  # for the schema generator; requests use get_queryset()
+    serializer_class = serializers.StoreSerializer
+    pagination_class = MongoosePagination
+    filter_backends: list = []
+    http_method_names = ["get", "head", "options"]
+
+    @cached_property
+    def organization(self) -> Organization:
+        organizations = Organization.objects.filter(organization_named(self.kwargs.get("organizationId"), ""))
+        return one_or_404(scope_to_caller(organizations, self.request, ""))
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return Store.objects.filter(organization=self.organization).order_by("id")
+
+    def list(self, request, *args, **kwargs):
+        refuse_unknown_parameters(request, {"page", "limit"})
+        page = self.paginate_queryset(self.get_queryset())
+        for store in page:
+            store.organization = self.organization  # one organization for the page, not one query per row
+        items = self.get_serializer(page, many=True).data
+        return Response({"status": True, "data": self.paginator.get_paginated_response_data(items)})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List published applications with filtering and pagination",
+        description="Read-only. The store's published applications in slug order, paginated like every "
+        "Applivery list and filtered by `application`, `slug` and `visibility`; Applivery's other filters "
+        "(security, filter type, build, user audience) are not modelled by otpsite and answer 400 6001.",
+        parameters=[WORKSPACE_ORGANIZATION, STORE_ID],
+        responses=_responses(serializers.PublishedApplicationListResponseSerializer, 400, 401, 403, 404),
+    ),
+    retrieve=extend_schema(
+        summary="Retrieve published application details",
+        parameters=[WORKSPACE_ORGANIZATION, STORE_ID, PUBLISHED_APPLICATION_ID],
+        responses=_responses(serializers.PublishedApplicationResponseSerializer, 401, 403, 404),
+    ),
+)
+class PublishedApplicationViewSet(viewsets.GenericViewSet):
+    """Applivery's published applications of a store: where an integrator finds a publishedApplicationId."""
+
+    error_envelope = errors.ENVELOPE
+    required_api_permissions = {
+        "list": "mad.store.publishedApplication.list",
+        "retrieve": "mad.store.publishedApplication.get",
+    }
+    queryset = PublishedApplication.objects.none()  # for the schema generator; requests use get_queryset()
+    serializer_class = serializers.PublishedApplicationSerializer
+    filterset_class = PublishedApplicationFilterSet
+    pagination_class = MongoosePagination
+    lookup_url_kwarg = "publishedApplicationId"
+    lookup_value_regex = "[^/]+"
+    http_method_names = ["get", "head", "options"]
+
+    def _in_path(self):
+        store_id = normalize_public_id(self.kwargs.get("storeId"))
+        if store_id is None:
+            raise NotFound()
+        publications = PublishedApplication.objects.filter(
+            organization_named(self.kwargs.get("organizationId"), "store__organization"), store__public_id=store_id
+        )
+        return scope_to_caller(publications, self.request, "store__organization")
+
+    @cached_property
+    def store(self) -> Store:
+        store_id = normalize_public_id(self.kwargs.get("storeId"))
+        if store_id is None:
+            raise NotFound()
+        stores = Store.objects.select_related("organization").filter(
+            organization_named(self.kwargs.get("organizationId"), "organization"), public_id=store_id
+        )
+        return one_or_404(scope_to_caller(stores, self.request, "organization"))
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return PublishedApplication.objects.filter(store=self.store).order_by("slug")
+
+    def list(self, request, *args, **kwargs):
+        refuse_unknown_parameters(request, {"page", "limit", *PublishedApplicationFilterSet.base_filters})
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        for publication in page:
+            publication.store = self.store  # one store for the page, not one query per row
+        items = self.get_serializer(page, many=True).data
+        return Response({"status": True, "data": self.paginator.get_paginated_response_data(items)})
+
+    def retrieve(self, request, *args, **kwargs):
+        publication_id = normalize_public_id(self.kwargs.get(self.lookup_url_kwarg))
+        if publication_id is None:
+            raise NotFound()
+        publication = one_or_404(self._in_path().select_related("store__organization").filter(public_id=publication_id))
+        return Response({"status": True, "data": self.get_serializer(publication).data})
