@@ -37,8 +37,13 @@ IDENTIFIER_FIELDS = {
 
 
 class Channel(models.TextChoices):
+    """Where a code is sent; each but EMAIL goes through the gateway backend set for it."""
+
     SMS = "SMS", "SMS"
     EMAIL = "EMAIL", "Email"
+    VOICE = "VOICE", "Voice call"
+    WHATSAPP = "WHATSAPP", "WhatsApp"
+    ZALO = "ZALO", "Zalo"
 
 
 class DeliveryStatus(models.TextChoices):

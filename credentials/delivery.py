@@ -1,7 +1,11 @@
-"""Sending issued codes: email through Django's email framework, SMS through a pluggable backend.
+"""Sending issued codes: email through Django's email framework, every other channel through a pluggable
+gateway backend.
 
-OTPSITE_SMS_BACKEND names the SMS backend class: ConsoleSmsBackend (development: prints), WebhookSmsBackend
-(POSTs JSON to a gateway of yours) or MemorySmsBackend (tests: keeps an outbox). A backend raises
+Each gateway channel has its own backend setting, naming the class: OTPSITE_SMS_BACKEND,
+OTPSITE_VOICE_BACKEND, OTPSITE_WHATSAPP_BACKEND and OTPSITE_ZALO_BACKEND. The classes are
+ConsoleSmsBackend (development: prints), WebhookSmsBackend (POSTs JSON naming the channel, and for voice
+that the code is to be spoken, to a gateway of yours) and MemorySmsBackend (tests: keeps an outbox). An
+empty setting means the channel has no gateway: a request for it is refused at once. A backend raises
 DeliveryError when the message did not go out; the caller records that on the code.
 """
 
@@ -33,13 +37,19 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class SmsMessage:
+    """A message for a gateway channel (SMS, VOICE, WHATSAPP, ZALO). `speak` asks a voice gateway to read
+    the body out; `template` is the WhatsApp template name or Zalo template identifier the caller gave."""
+
     to: str
     body: str
+    channel: str = "SMS"
+    speak: bool = False
+    template: str = ""
 
 
 class ConsoleSmsBackend:
     def send(self, message: SmsMessage) -> None:
-        sys.stdout.write(f"SMS to {message.to}: {message.body}\n")
+        sys.stdout.write(f"{message.channel} to {message.to}: {message.body}\n")
         sys.stdout.flush()
 
 
@@ -58,8 +68,10 @@ class MemorySmsBackend:
 
 
 class WebhookSmsBackend:
-    """POSTs `{"to": ..., "body": ...}` as JSON to OTPSITE_SMS_WEBHOOK_URL, with a Bearer token when
-    OTPSITE_SMS_WEBHOOK_TOKEN is set. Any status other than 2xx is a delivery failure."""
+    """POSTs `{"to", "body", "channel", "speak"}` (and `template` when the caller named one) as JSON to
+    OTPSITE_SMS_WEBHOOK_URL, with a Bearer token when OTPSITE_SMS_WEBHOOK_TOKEN is set: one gateway of yours
+    serves every channel it is configured for and routes by `channel`. Any status other than 2xx is a
+    delivery failure."""
 
     def send(self, message: SmsMessage) -> None:
         url = settings.OTPSITE_SMS_WEBHOOK_URL
@@ -70,7 +82,7 @@ class WebhookSmsBackend:
             headers["Authorization"] = f"Bearer {settings.OTPSITE_SMS_WEBHOOK_TOKEN}"
         request = urllib.request.Request(
             url,
-            data=json.dumps({"to": message.to, "body": message.body}).encode(),
+            data=json.dumps(_webhook_payload(message)).encode(),
             headers=headers,
             method="POST",
         )
@@ -82,8 +94,37 @@ class WebhookSmsBackend:
             raise DeliveryError(f"The SMS gateway could not be reached: {error}") from error
 
 
+def _webhook_payload(message: SmsMessage) -> dict:
+    payload = {"to": message.to, "body": message.body, "channel": message.channel, "speak": message.speak}
+    if message.template:
+        payload["template"] = message.template
+    return payload
+
+
 def sms_backend():
     return import_string(settings.OTPSITE_SMS_BACKEND)()
+
+
+# Each gateway channel's backend setting; EMAIL goes through Django's email framework.
+GATEWAY_BACKEND_SETTINGS = {
+    "SMS": "OTPSITE_SMS_BACKEND",
+    "VOICE": "OTPSITE_VOICE_BACKEND",
+    "WHATSAPP": "OTPSITE_WHATSAPP_BACKEND",
+    "ZALO": "OTPSITE_ZALO_BACKEND",
+}
+
+
+def channel_available(channel: str) -> bool:
+    """Whether the channel can be sent on: email always, a gateway channel when its backend is set."""
+    setting = GATEWAY_BACKEND_SETTINGS.get(channel)
+    return setting is None or bool(getattr(settings, setting, ""))
+
+
+def gateway_backend(channel: str):
+    path = getattr(settings, GATEWAY_BACKEND_SETTINGS[channel], "")
+    if not path:
+        raise DeliveryError(f"No gateway is configured for {channel} ({GATEWAY_BACKEND_SETTINGS[channel]}).")
+    return import_string(path)()
 
 
 @dataclass(frozen=True)
@@ -93,6 +134,8 @@ class Templates:
     sms: str = ""
     email_subject: str = ""
     email_body: str = ""
+    whatsapp_template: str = ""
+    zalo_template: str = ""
 
 
 def fill(template: str, code: str) -> str:
@@ -110,6 +153,22 @@ def send_sms(*, to: str, code: str, scope: str, valid_minutes: int, templates: T
     context = {"code": code, "scope": scope, "valid_minutes": valid_minutes}
     body = fill(templates.sms, code) if templates.sms else _render("sms", scope, context).strip()
     sms_backend().send(SmsMessage(to=to, body=body))
+
+
+def send_gateway(*, channel: str, to: str, code: str, scope: str, valid_minutes: int, templates: Templates) -> None:
+    """Sends the code on a gateway channel. SMS, WhatsApp and Zalo carry the SMS text (the caller's
+    template when given); a voice call carries a text to speak, the code's characters one by one."""
+    if channel == "SMS":
+        send_sms(to=to, code=code, scope=scope, valid_minutes=valid_minutes, templates=templates)
+        return
+    context = {"code": code, "spoken_code": ", ".join(code), "scope": scope, "valid_minutes": valid_minutes}
+    if channel == "VOICE":
+        body = _render("voice", scope, context).strip()
+    else:
+        body = fill(templates.sms, code) if templates.sms else _render("sms", scope, context).strip()
+    template = {"WHATSAPP": templates.whatsapp_template, "ZALO": templates.zalo_template}.get(channel, "")
+    message = SmsMessage(to=to, body=body, channel=channel, speak=channel == "VOICE", template=template)
+    gateway_backend(channel).send(message)
 
 
 def send_email(*, to: str, code: str, scope: str, valid_minutes: int, templates: Templates) -> None:

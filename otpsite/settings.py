@@ -41,6 +41,13 @@ OTPSITE_SMS_BACKEND = env_str("OTPSITE_SMS_BACKEND", "credentials.delivery.Conso
 OTPSITE_SMS_WEBHOOK_URL = env_str("OTPSITE_SMS_WEBHOOK_URL")
 OTPSITE_SMS_WEBHOOK_TOKEN = env_secret("OTPSITE_SMS_WEBHOOK_TOKEN")
 OTPSITE_SMS_WEBHOOK_TIMEOUT = env_int("OTPSITE_SMS_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
+# Voice call, WhatsApp and Zalo (Capillary's PHONE/MOBILE, WHATSAPP, ZALO channels): a backend class each,
+# like OTPSITE_SMS_BACKEND (the webhook one shares the SMS webhook settings and names the channel). Empty:
+# the channel has no gateway and is refused at once; development prints to the console.
+_DEVELOPMENT_GATEWAY = "credentials.delivery.ConsoleSmsBackend" if DEBUG else ""
+OTPSITE_VOICE_BACKEND = env_str("OTPSITE_VOICE_BACKEND", _DEVELOPMENT_GATEWAY)
+OTPSITE_WHATSAPP_BACKEND = env_str("OTPSITE_WHATSAPP_BACKEND", _DEVELOPMENT_GATEWAY)
+OTPSITE_ZALO_BACKEND = env_str("OTPSITE_ZALO_BACKEND", _DEVELOPMENT_GATEWAY)
 
 # nevisIDM self-admin tokens (X-Token): HS256 key; empty switches self-admin off.
 OTPSITE_SELF_ADMIN_JWT_KEY = env_secret("OTPSITE_SELF_ADMIN_JWT_KEY") or (

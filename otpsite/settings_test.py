@@ -13,6 +13,8 @@ os.environ.setdefault(
 )
 os.environ.setdefault("OTPSITE_HMAC_KEY", "test-hmac-key-for-the-test-suite-only-0123456789")
 os.environ.setdefault("OTPSITE_SMS_BACKEND", "credentials.delivery.MemorySmsBackend")
+for _channel in ("VOICE", "WHATSAPP", "ZALO"):
+    os.environ.setdefault(f"OTPSITE_{_channel}_BACKEND", "credentials.delivery.MemorySmsBackend")
 os.environ.setdefault("OTPSITE_BACKGROUND_TASKS", "inline")
 os.environ.setdefault("OTPSITE_SELF_ADMIN_JWT_KEY", "test-self-admin-key-for-the-test-suite-0123456789")
 os.environ.setdefault("OTPSITE_CAPILLARY_OAUTH_JWT_KEY", "test-capillary-oauth-key-for-the-test-suite-0123456789")

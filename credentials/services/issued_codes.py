@@ -66,6 +66,14 @@ class DestinationMissing(Exception):
     """A channel names no address and the person has none for it."""
 
 
+class ChannelUnavailable(Exception):
+    """No gateway is configured for the channel (its backend setting is empty)."""
+
+    def __init__(self, channel: str):
+        super().__init__(f"no gateway is configured for the {channel} channel")
+        self.channel = channel
+
+
 class ReadBackDisabled(Exception):
     """The organization keeps codes hashed only, so none can be read back."""
 
@@ -187,7 +195,8 @@ def code_issue(
     Capillary case) a still valid code is sent again instead, when the organization keeps codes readable.
     With `phone_number`, the person must also have that mobile number. Raises RecipientUnknown (no such
     active person), DestinationMissing, DailyLimitReached, CooldownActive, or DeliveryFailed (after
-    recording the failure on the code, which still counts against the limits)."""
+    recording the failure on the code, which still counts against the limits). A channel without a
+    gateway raises ChannelUnavailable before anything is issued."""
     person, reason = _recipient(
         organization=organization, identifier_type=identifier_type, value=identifier_value, phone_number=phone_number
     )
@@ -203,6 +212,9 @@ def code_issue(
         )
         raise RecipientUnknown(identifier_value)
 
+    for destination in destinations:
+        if not delivery.channel_available(destination.channel):
+            raise ChannelUnavailable(destination.channel)
     destinations = _resolve_addresses(destinations, person)
     with transaction.atomic():
         person = OtpUser.objects.select_for_update().select_related("organization").get(pk=person.pk)
@@ -262,7 +274,7 @@ def code_issue(
 def _resolve_addresses(destinations: list[Destination], person: OtpUser) -> list[Destination]:
     resolved = []
     for destination in destinations:
-        own = person.mobile if destination.channel == Channel.SMS else person.email
+        own = person.email if destination.channel == Channel.EMAIL else person.mobile
         address = destination.address or own
         if not address:
             raise DestinationMissing(f"no {destination.channel} address given, and the person has none")
@@ -274,14 +286,13 @@ def _deliver(issued: IssuedCode, plaintext: str, destinations, templates, actor:
     valid_minutes = max(round((issued.valid_until - timezone.now()).total_seconds() / 60), 1)
     try:
         for destination in destinations:
-            send = delivery.send_sms if destination.channel == Channel.SMS else delivery.send_email
-            send(
-                to=destination.address,
-                code=plaintext,
-                scope=issued.scope,
-                valid_minutes=valid_minutes,
-                templates=templates,
-            )
+            message = {"to": destination.address, "code": plaintext, "scope": issued.scope}
+            if destination.channel == Channel.EMAIL:
+                delivery.send_email(**message, valid_minutes=valid_minutes, templates=templates)
+            else:
+                delivery.send_gateway(
+                    channel=destination.channel, **message, valid_minutes=valid_minutes, templates=templates
+                )
     except delivery.DeliveryError as error:
         IssuedCode.objects.filter(pk=issued.pk).update(
             delivery_status=DeliveryStatus.FAILED, delivery_error=str(error)[:500]
@@ -455,6 +466,7 @@ def codes_reseal(*, batch_size: int = 500) -> int:
 
 __all__ = [
     "DAILY_WINDOW",
+    "ChannelUnavailable",
     "CooldownActive",
     "DailyLimitReached",
     "DeliveryFailed",

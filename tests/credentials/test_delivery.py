@@ -36,7 +36,45 @@ def gateway():
 def test_the_webhook_backend_posts_json_with_the_token(gateway):
     with override_settings(OTPSITE_SMS_WEBHOOK_URL=gateway, OTPSITE_SMS_WEBHOOK_TOKEN="s3cret"):
         delivery.WebhookSmsBackend().send(delivery.SmsMessage(to="+491510", body="Code 123"))
-    assert Gateway.received == [("Bearer s3cret", {"to": "+491510", "body": "Code 123"})]
+    assert Gateway.received == [
+        ("Bearer s3cret", {"to": "+491510", "body": "Code 123", "channel": "SMS", "speak": False})
+    ]
+
+
+def test_the_webhook_says_the_channel_and_that_a_voice_code_is_spoken(gateway):
+    with override_settings(
+        OTPSITE_SMS_WEBHOOK_URL=gateway, OTPSITE_VOICE_BACKEND="credentials.delivery.WebhookSmsBackend"
+    ):
+        delivery.send_gateway(
+            channel="VOICE", to="+491510", code="1234", scope="GENERIC", valid_minutes=5, templates=delivery.Templates()
+        )
+    [(_, payload)] = Gateway.received
+    assert (payload["channel"], payload["speak"], payload["to"]) == ("VOICE", True, "+491510")
+    assert "1, 2, 3, 4" in payload["body"] and "template" not in payload
+
+
+def test_the_webhook_carries_the_whatsapp_template(gateway):
+    with override_settings(
+        OTPSITE_SMS_WEBHOOK_URL=gateway, OTPSITE_WHATSAPP_BACKEND="credentials.delivery.WebhookSmsBackend"
+    ):
+        delivery.send_gateway(
+            channel="WHATSAPP",
+            to="+491510",
+            code="1234",
+            scope="GENERIC",
+            valid_minutes=5,
+            templates=delivery.Templates(whatsapp_template="otp_v2"),
+        )
+    [(_, payload)] = Gateway.received
+    assert (payload["channel"], payload["speak"], payload["template"]) == ("WHATSAPP", False, "otp_v2")
+    assert "1234" in payload["body"]
+
+
+def test_a_channel_without_a_backend_is_unavailable():
+    with override_settings(OTPSITE_ZALO_BACKEND=""):
+        assert not delivery.channel_available("ZALO") and delivery.channel_available("EMAIL")
+        with pytest.raises(delivery.DeliveryError):
+            delivery.gateway_backend("ZALO")
 
 
 def test_a_gateway_error_is_a_delivery_error(gateway):

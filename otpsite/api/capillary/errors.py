@@ -26,6 +26,8 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     603: (400, "Invalid or Null communication channel value passed"),
     604: (400, "No OTP passed"),
     606: (503, "Unable to generate OTP at the moment"),
+    607: (400, "Mandatory template name not passed for whatsapp type channel"),
+    621: (400, "Zalo template identifier cannot be empty"),
     1061: (400, "X-CAP-API-ATTRIBUTION-LOOKUP-TYPE header required with X-CAP-API-ATTRIBUTION-LOOKUP header"),
     9001: (404, "No valid OTP found."),
     9002: (403, "OTP read-back is disabled for this organization"),

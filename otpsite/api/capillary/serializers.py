@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from credentials.choices import IdentifierType, Scope
+from credentials.choices import Channel, IdentifierType, Scope
+from otpsite.api.errors import SurfaceError
 from otpsite.api.fields import StrictCharField
 from otpsite.api.serializers import StrictInputSerializer
 
@@ -24,8 +25,17 @@ SOURCES = [
     "OTHERS",
 ]
 ENTITY_TYPES = {"MOBILE": IdentifierType.MOBILE, "EMAIL": IdentifierType.EMAIL}
-# Channels otpsite sends on; Capillary's voice (MOBILE, PHONE), WHATSAPP and ZALO are refused with 603.
-CHANNEL_TYPES = ["SMS", "EMAIL", "BOTH"]
+# Capillary's channel types and the channels they send on: BOTH is the person's mobile and email, MOBILE
+# and PHONE are a voice call. Each gateway channel needs its backend configured (603 naming it otherwise).
+CHANNEL_TYPES = {
+    "SMS": [Channel.SMS],
+    "EMAIL": [Channel.EMAIL],
+    "BOTH": [Channel.SMS, Channel.EMAIL],
+    "PHONE": [Channel.VOICE],
+    "MOBILE": [Channel.VOICE],
+    "WHATSAPP": [Channel.WHATSAPP],
+    "ZALO": [Channel.ZALO],
+}
 MAX_THRESHOLD_SECONDS = 86_400
 # Spellings Capillary's own pages use for an action: COUPONS in the e-commerce docs and the Get OTP URL
 # template. Accepted wherever an action or scope is, and stored as the scope it names.
@@ -79,7 +89,11 @@ class GetOtpResponseSerializer(serializers.Serializer):
 
 
 class ChannelSerializer(StrictInputSerializer):
-    type = UpperChoiceField(choices=CHANNEL_TYPES, help_text="SMS, EMAIL, or BOTH (the person's mobile and email).")
+    type = UpperChoiceField(
+        choices=list(CHANNEL_TYPES),
+        help_text="SMS, EMAIL, BOTH (the person's mobile and email), PHONE or MOBILE (a voice call that speaks "
+        "the code), WHATSAPP (needs whatsappTemplateName) or ZALO (needs zaloTemplateIdentifier); any case.",
+    )
     value = StrictCharField(
         max_length=256,
         required=False,
@@ -112,6 +126,14 @@ class GenerateOtpSerializer(EntitySerializer):
         if value and "{{" not in value:
             raise serializers.ValidationError("The template must contain {{ validation_code }}.")
         return value
+
+    def validate(self, data: dict) -> dict:
+        types = {channel["type"] for channel in data.get("channels", [])}
+        if "WHATSAPP" in types and not data.get("whatsappTemplateName", "").strip():
+            raise SurfaceError(607)
+        if "ZALO" in types and not data.get("zaloTemplateIdentifier", "").strip():
+            raise SurfaceError(621)
+        return data
 
 
 class GenerateOtpResponseSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from credentials import delivery, services
-from credentials.choices import Channel, VerifyOutcome
+from credentials.choices import VerifyOutcome
 from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
@@ -85,13 +85,13 @@ def _attribution(request) -> str:
 
 
 def _destinations(channels: list[dict]) -> list[services.Destination]:
+    """Where each channel sends: its value, or the person's own address (always for BOTH)."""
     destinations = []
     for channel in channels:
-        address = channel.get("value", "").strip()
-        if channel["type"] in ("SMS", "BOTH"):
-            destinations.append(services.Destination(Channel.SMS, "" if channel["type"] == "BOTH" else address))
-        if channel["type"] in ("EMAIL", "BOTH"):
-            destinations.append(services.Destination(Channel.EMAIL, "" if channel["type"] == "BOTH" else address))
+        address = "" if channel["type"] == "BOTH" else channel.get("value", "").strip()
+        destinations += [
+            services.Destination(sent_on, address) for sent_on in serializers.CHANNEL_TYPES[channel["type"]]
+        ]
     return destinations
 
 
@@ -171,12 +171,15 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
         "is sent again (`createdId` 1) where the organization keeps codes readable (read-back on); a new "
         "code's `createdId` is its id plus one, never 1. Limits: every send, re-sends included, counts "
         "against the organization's daily issue limit per person (429, with Retry-After); the resend "
-        "cooldown (429) holds back new codes only, so a re-send inside it succeeds.",
+        "cooldown (429) holds back new codes only, so a re-send inside it succeeds. Channels: SMS, EMAIL, BOTH, "
+        "PHONE/MOBILE (voice call: the gateway is told to speak the code), WHATSAPP (607 without "
+        "whatsappTemplateName) and ZALO (621 without zaloTemplateIdentifier), each through the gateway backend "
+        "configured for it; a channel with none answers 603 naming it, before anything is issued.",
         request=serializers.GenerateOtpSerializer,
         parameters=ATTRIBUTION_PARAMETERS,
         responses={
             200: serializers.GenerateOtpResponseSerializer,
-            **_error_responses(400, 600, 601, 602, 603, 429, 606, *COMMON_ERRORS),
+            **_error_responses(400, 600, 601, 602, 603, 607, 621, 429, 606, *COMMON_ERRORS),
         },
     )
     def generate(self, request):
@@ -195,13 +198,15 @@ class CapillaryOtpViewSet(viewsets.GenericViewSet):
                     sms=data.get("template", ""),
                     email_subject=email_template.get("subject", ""),
                     email_body=email_template.get("body", ""),
+                    whatsapp_template=data.get("whatsappTemplateName", "").strip(),
+                    zalo_template=data.get("zaloTemplateIdentifier", "").strip(),
                 ),
                 resend_outstanding=True,
                 actor=self.actor(),
             )
         except services.RecipientUnknown:
             raise SurfaceError(602, "no customer with this entity value") from None
-        except services.DestinationMissing as error:
+        except (services.DestinationMissing, services.ChannelUnavailable) as error:
             raise SurfaceError(603, str(error)) from None
         except services.IssueRefused as error:
             raise SurfaceError(429, str(error), wait=error.retry_after) from None

@@ -24,7 +24,34 @@ VALIDATE = "/v2/otp/validate"
 BOTH = ("capillary.otp.read", "capillary.otp.write")
 
 
-# Capillary's GitHub sample for generate (Capillary/ecom-api-document source/includes/_otp.md), verbatim.
+# Capillary's GitHub sample for generate (Capillary/api-documentation source/includes/_otp.md, its latest
+# revision: SMS + EMAIL + PHONE), verbatim, tab included.
+SAMPLE_GENERATE_WITH_PHONE = """{
+   "entityType":"email",
+   "entityValue":"tom.sawyer@example.com",
+   "action":"REGISTRATION",
+   "template":"Hi user.Your OTP for validation is {{ validation_code }}.Enjoy",
+   "emailTemplate":{
+      "subject":"Validation Code",
+      "body":"Dear Customer, The validation code for your request is: {{ validation_code }}. You will also receive the validation code by SMS on your registered mobile number shortly."
+   },
+   "channels":[
+      {
+         "type":"SMS",
+         "value":"9191919191"
+      },
+      {
+         "type":"EMAIL",
+         "value":"tom.sawyer@example.com"
+      },
+\t  {
+         "type":"PHONE",
+         "value":"9191919191"
+      }
+   ]
+}"""  # noqa: E501 (verbatim)
+
+# The same sample as Capillary/ecom-api-document source/includes/_otp.md has it (SMS + EMAIL), verbatim.
 SAMPLE_GENERATE = """{
    "entityType":"email",
    "entityValue":"tom.sawyer@example.com",
@@ -268,6 +295,54 @@ class TestGenerate:
         )
         assert mailoutbox[-1].to == ["tom.sawyer@example.com"] and mailoutbox[-1].subject == "Validation Code"
 
+    def test_the_vendors_sample_with_phone_reaches_every_channel(self, mailoutbox, sms_outbox):
+        organization = OrganizationFactory()
+        OtpUserFactory(organization=organization, email="tom.sawyer@example.com", mobile="9191919191")
+        client = capillary_client(organization, "capillary.otp.write")
+        response = post(client, GENERATE + "?format=json", SAMPLE_GENERATE_WITH_PHONE)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == {"createdId", "warnings"} and body["warnings"] == []
+        assert type(body["createdId"]) is int and body["createdId"] != 1
+        sms, voice = sms_outbox
+        assert (sms.channel, sms.to, sms.speak) == ("SMS", "9191919191", False)
+        code = sms.body.removeprefix("Hi user.Your OTP for validation is ").removesuffix(".Enjoy")
+        assert (voice.channel, voice.to, voice.speak) == ("VOICE", "9191919191", True)
+        assert ", ".join(code) in voice.body
+        assert code in mailoutbox[-1].body and mailoutbox[-1].to == ["tom.sawyer@example.com"]
+        assert sorted(IssuedCode.objects.get().channels) == ["EMAIL", "SMS", "VOICE"]
+
+    @pytest.mark.parametrize(
+        ("channel", "extra", "sent_on", "template"),
+        [
+            ("whatsapp", {"whatsappTemplateName": "otp_template"}, "WHATSAPP", "otp_template"),
+            ("WHATSAPP", {"whatsappTemplateName": "otp_template"}, "WHATSAPP", "otp_template"),
+            ("ZALO", {"zaloTemplateIdentifier": "zalo-7"}, "ZALO", "zalo-7"),
+            ("MOBILE", {}, "VOICE", ""),
+        ],
+    )
+    def test_the_other_documented_channels(self, person, sms_outbox, channel, extra, sent_on, template):
+        client = capillary_client(person.organization, "capillary.otp.write")
+        body = generate_body(person, channels=[{"type": channel, "value": person.mobile}], **extra)
+        assert post(client, GENERATE, body).status_code == 200
+        [message] = sms_outbox
+        assert (message.channel, message.to, message.template) == (sent_on, person.mobile, template)
+        assert message.speak is (sent_on == "VOICE")
+
+    @pytest.mark.parametrize(("channel", "setting"), [("PHONE", "VOICE"), ("whatsapp", "WHATSAPP"), ("ZALO", "ZALO")])
+    def test_a_channel_without_a_gateway_is_603_naming_it(self, person, settings, sms_outbox, channel, setting):
+        setattr(settings, f"OTPSITE_{setting}_BACKEND", "")
+        body = generate_body(
+            person,
+            channels=[{"type": "SMS"}, {"type": channel}],
+            whatsappTemplateName="t",
+            zaloTemplateIdentifier="t",
+        )
+        response = post(capillary_client(person.organization, "capillary.otp.write"), GENERATE, body)
+        assert response.status_code == 400 and codes_of(response) == [603]
+        assert setting in response.json()["errors"][0]["message"]
+        assert not IssuedCode.objects.exists() and sms_outbox == []
+
     @pytest.mark.django_db(reset_sequences=True)
     def test_the_first_code_of_a_database_does_not_answer_created_id_1(self, person):
         response = post(capillary_client(person.organization, "capillary.otp.write"), GENERATE, generate_body(person))
@@ -358,7 +433,9 @@ class TestGenerate:
             ({"entityType": 7}, [601]),
             ({"entityValue": 12345}, [602]),
             ({"channels": []}, [603]),
-            ({"channels": [{"type": "WHATSAPP", "value": "x"}]}, [603]),
+            ({"channels": [{"type": "WHATSAPP", "value": "x"}]}, [607]),
+            ({"channels": [{"type": "zalo"}], "zaloTemplateIdentifier": " "}, [621]),
+            ({"channels": [{"type": "FAX", "value": "x"}]}, [603]),
             ({"channels": "SMS"}, [603]),
             ({"template": "no placeholder"}, [400]),
             ({"emailTemplate": {"subject": "x"}}, [400]),
