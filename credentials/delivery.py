@@ -191,3 +191,23 @@ def send_email(*, to: str, code: str, scope: str, valid_minutes: int, templates:
     except Exception as error:  # SMTP, socket and backend errors all mean the same to the caller
         logger.warning("Email delivery to %s failed: %s", to, error)
         raise DeliveryError(f"The mail server refused the message: {error}") from error
+
+
+def send_new_build_email(*, to: str, application_name: str, store_page_url: str, downloads_left: int | None) -> None:
+    """Tells a person with access that a new build is ready, with a link to the store page (no code: they
+    ask for one there, within their organization's limits)."""
+    context = {
+        "application_name": application_name,
+        "store_page_url": store_page_url,
+        "downloads_left": downloads_left,
+    }
+    subject = render_to_string("credentials/notifications/new_build_subject.txt", context).strip()
+    message = EmailMultiAlternatives(
+        subject=subject, body=render_to_string("credentials/notifications/new_build.txt", context), to=[to]
+    )
+    message.attach_alternative(render_to_string("credentials/notifications/new_build.html", context), "text/html")
+    try:
+        message.send()
+    except Exception as error:  # SMTP, socket and backend errors all mean the same to the caller
+        logger.warning("New-build email to %s failed: %s", to, error)
+        raise DeliveryError(f"The mail server refused the message: {error}") from error

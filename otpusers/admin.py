@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -158,12 +159,22 @@ class PublishedApplicationAdmin(AuditedAdmin):
     autocomplete_fields = ("store",)
     fieldsets = (
         (None, {"fields": ("store", "name", "slug", "visibility", "public_id")}),
-        ("Build", {"fields": ("application_public_id", "build_file")}),
+        ("Build", {"fields": ("application_public_id", "build_file", "notify_otp_users_on_new_build")}),
         ("Timestamps", {"fields": TIMESTAMPS}),
     )
 
     def _organization_of(self, obj):
         return obj.store.organization
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "build_file" in form.changed_data and obj.build_file:
+            store_page = reverse("store:page", kwargs={"store_slug": obj.store.slug, "app_slug": obj.slug})
+            services.published_application_announce_build(
+                published_application=obj,
+                store_page_url=request.build_absolute_uri(store_page),
+                actor=Actor.from_request(request),
+            )
 
 
 #

@@ -158,6 +158,12 @@ class PublishedApplication(TimestampedModel):
         "publication of the same app shares it.",
     )
     build_file = models.FileField(upload_to="builds/%Y/%m/", blank=True, help_text="The current build people download.")
+    notify_otp_users_on_new_build = models.BooleanField(
+        default=False,
+        verbose_name="notify OTP users of new builds",
+        help_text="When a new build is uploaded, email each person with access and downloads left a link to the "
+        "store page (Applivery's notifications.newBuildNotifyOtpUsers).",
+    )
     public_id = public_id_field("Applivery publishedApplicationId (24 hex characters).")
 
     class Meta:

@@ -18,6 +18,7 @@ from otpusers.audit import Actor, audit_record
 from otpusers.choices import ActorType, Outcome
 from otpusers.models import UNLIMITED_DOWNLOADS, ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
 from otpusers.registry import unknown_permission_names
+from otpusers.signals import new_build_published
 
 # How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
 # instead of one per request.
@@ -179,6 +180,32 @@ def app_access_delete(*, access: AppAccess, actor: Actor) -> None:
         },
     )
     access.delete()
+
+
+@transaction.atomic
+def published_application_announce_build(
+    *, published_application: PublishedApplication, store_page_url: str, actor: Actor
+) -> bool:
+    """Records that a new build of the application was uploaded and, when the application notifies its
+    OTP users, has them told once the upload is committed (new_build_published). True when they will be."""
+    notify = published_application.notify_otp_users_on_new_build
+    audit_record(
+        actor=actor,
+        action="published_application.new_build",
+        organization=published_application.store.organization,
+        target=published_application,
+        detail={"build": published_application.build_file.name, "notify_otp_users": notify},
+    )
+    if notify:
+        transaction.on_commit(
+            lambda: new_build_published.send(
+                sender=PublishedApplication,
+                published_application=published_application,
+                store_page_url=store_page_url,
+                actor=actor,
+            )
+        )
+    return notify
 
 
 #
