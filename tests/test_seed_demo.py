@@ -35,6 +35,12 @@ def test_running_twice_duplicates_nothing_and_the_printed_curls_work():
     response = client.get(list_url.removeprefix("http://testserver"))
     assert response.status_code == 200 and response.json()["data"]["totalDocs"] == 5
 
+    workspace_paths = re.findall(r'"http://testserver(/v1/organizations/[^"]+/(?:stores|pubApps))"', printed)
+    assert len(workspace_paths) == 2
+    for path in workspace_paths:
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.json()["data"]["totalDocs"] >= 1, path
+
     login = re.search(r'curl -s -u "([^"]+)"', printed).group(1)
     capillary = APIClient()
     capillary.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(login.encode()).decode())

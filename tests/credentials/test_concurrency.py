@@ -43,3 +43,15 @@ def test_fifty_parallel_issues_with_a_daily_limit_of_ten_make_exactly_ten_codes(
     assert len(sms_outbox) == 10
     # Each new code superseded the one before it: exactly one is outstanding.
     assert IssuedCode.objects.outstanding().filter(otp_user=person).count() == 1
+
+
+def test_fifty_parallel_resends_inside_the_cooldown_send_exactly_the_daily_limit(sms_outbox):
+    """Capillary's generate while a code is valid: one code, re-sent inside the cooldown, each send counted."""
+    person = person_in(daily_issue_limit=10, resend_cooldown_seconds=60, code_read_back_allowed=True)
+    results = run_in_parallel(lambda: issue(person, resend_outstanding=True))
+    sent = [result for result in results if isinstance(result, services.IssueResult)]
+    refused = [result for result in results if isinstance(result, services.DailyLimitReached)]
+    assert len(sent) == 10 and len(refused) == PARALLEL - 10
+    assert sum(result.resent for result in sent) == 9
+    assert IssuedCode.objects.get(otp_user=person).send_count == 10
+    assert len(sms_outbox) == 10 and len({message.body for message in sms_outbox}) == 1

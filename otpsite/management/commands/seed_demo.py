@@ -128,6 +128,11 @@ class Command(BaseCommand):
                     f"  Demo API key: {token}",
                     f"                ({', '.join(api_key.permissions)})",
                     "",
+                    "  Applivery stores, then the store's published applications (organization by id or slug):",
+                    f'    curl -s -H "Authorization: Bearer {token}" "{base_url}/v1/organizations/'
+                    f'{organization.public_id}/stores"',
+                    f'    curl -s -H "Authorization: Bearer {token}" "{base_url}/v1/organizations/'
+                    f'{organization.slug}/stores/{store.public_id}/pubApps"',
                     "  Applivery OTP users (list):",
                     f'    curl -s -H "Authorization: Bearer {token}" "{otp_users}"',
                     "  Applivery OTP users (create):",
