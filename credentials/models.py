@@ -8,6 +8,9 @@ from credentials import choices
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser, public_id_constraint
 
+# Neither used, superseded, locked nor revoked: outstanding until valid_until, expired after.
+ACTIVE = Q(consumed_at__isnull=True, superseded_at__isnull=True, locked_at__isnull=True, revoked_at__isnull=True)
+
 
 class IssuedCodeQuerySet(models.QuerySet):
     def outstanding(self, now=None):
@@ -84,6 +87,26 @@ class IssuedCode(models.Model):
             models.Index(fields=["otp_user", "-created_at"], name="credentials_code_person_time"),
             models.Index(fields=["-created_at", "-id"], name="credentials_code_time"),
             models.Index(fields=["organization", "-created_at"], name="credentials_code_org_time"),
+            # The admin's filters, each in the changelist's order: by scope; and the rare states, each
+            # in a small partial index (outstanding codes by their end of validity).
+            models.Index(fields=["scope", "-created_at", "-id"], name="credentials_code_scope_time"),
+            models.Index(fields=["valid_until"], condition=ACTIVE, name="credentials_code_active_until"),
+            models.Index(
+                fields=["-created_at", "-id"], condition=Q(locked_at__isnull=False), name="credentials_code_locked"
+            ),
+            models.Index(
+                fields=["-created_at", "-id"], condition=Q(revoked_at__isnull=False), name="credentials_code_revoked"
+            ),
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(delivery_status=choices.DeliveryStatus.PENDING),
+                name="credentials_code_pending",
+            ),
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(delivery_status=choices.DeliveryStatus.FAILED),
+                name="credentials_code_failed",
+            ),
         ]
         constraints = [
             public_id_constraint(),
@@ -224,7 +247,13 @@ class OtpCard(models.Model):
             ("print_otpcard", "Can print OTP cards (shows the cells)"),
             ("change_state_otpcard", "Can change the state of OTP cards and log in with them"),
         ]
-        indexes = [models.Index(fields=["otp_user", "-created_at"], name="credentials_card_person_time")]
+        indexes = [
+            models.Index(fields=["otp_user", "-created_at"], name="credentials_card_person_time"),
+            # The admin's changelist order, whole and by state.
+            models.Index(fields=["-created_at", "-id"], name="credentials_card_time"),
+            models.Index(fields=["state", "-created_at", "-id"], name="credentials_card_state_time"),
+            models.Index(fields=["cells_remaining"], name="credentials_card_remaining"),
+        ]
         constraints = [
             public_id_constraint(),
             models.UniqueConstraint(

@@ -1,27 +1,47 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
+from django.contrib.auth import get_user_model
 from django.db.models import F, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 
 from otpusers import services
+from otpusers.admin_search import (
+    BoundedCountPaginator,
+    IndexedSearchMixin,
+    LargeTableChangeList,
+    as_integer,
+    as_public_id,
+    matching_ids,
+    person_conditions,
+    person_ids_named_by,
+)
 from otpusers.audit import Actor, audit_record
-from otpusers.models import ApiKey, AppAccess, AuditEvent, Organization, OtpUser, PublishedApplication, Store
+from otpusers.models import (
+    NO_DOWNLOADS_LEFT,
+    ApiKey,
+    AppAccess,
+    AuditEvent,
+    Organization,
+    OtpUser,
+    PublishedApplication,
+    Store,
+)
 from otpusers.registry import permission_choices
 
 
-class BoundedCountPaginator(Paginator):
-    """Counts at most a little past what a person pages through, so a changelist over millions of rows
-    never runs an unbounded COUNT(*)."""
+class LargeTableAdmin(IndexedSearchMixin, admin.ModelAdmin):
+    """A changelist over millions of rows: searched through indexes, counted up to a bound, no facet
+    counts (each would count the whole table), sorted only in the default order its index serves."""
 
-    COUNT_LIMIT = 10_000
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ()
 
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: self.COUNT_LIMIT + 1].count()
+    def get_changelist(self, request, **kwargs):
+        return LargeTableChangeList
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -206,16 +226,17 @@ class AppAccessInline(admin.TabularInline):
 
 
 @admin.register(OtpUser)
-class OtpUserAdmin(AuditedAdmin):
+class OtpUserAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = ("__str__", "email", "user_name", "mobile", "organization", "is_valid", "last_login_at")
     list_filter = ("is_valid", "organization", "created_at")
     list_select_related = ("organization",)
     search_fields = ("email", "user_name", "mobile", "external_id", "ext_id", "first_name", "last_name")
-    search_help_text = "Email, user name, mobile, external ids or name."
+    search_help_text = (
+        "An email, mobile, user name or external id (exact, any case), an id or a UUID; "
+        "or three letters or more of an email, mobile, user name or name."
+    )
     readonly_fields = ("uuid", "last_login_at", *TIMESTAMPS)
     autocomplete_fields = ("organization",)
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
     fieldsets = (
         (None, {"fields": ("organization", "first_name", "last_name")}),
         ("Identifiers", {"fields": ("email", "mobile", "user_name", "external_id", "wechat_id", "ext_id")}),
@@ -234,6 +255,9 @@ class OtpUserAdmin(AuditedAdmin):
         ("Timestamps", {"fields": ("last_login_at", *TIMESTAMPS)}),
     )
     inlines = (AppAccessInline,)
+
+    def search_conditions(self, request, term):
+        return person_conditions(term)
 
     def _organization_of(self, obj):
         return obj.organization
@@ -280,12 +304,30 @@ class DownloadsLeftFilter(admin.SimpleListFilter):
         if self.value() == "left":
             return queryset.filter(allowed_downloads_num__gt=F("downloads_used"))
         if self.value() == "none":
-            return queryset.filter(allowed_downloads_num__gte=0, allowed_downloads_num__lte=F("downloads_used"))
+            return queryset.filter(NO_DOWNLOADS_LEFT)
         return queryset
 
 
+class ApplicationOrganizationFilter(admin.SimpleListFilter):
+    """An organization's accesses through its published applications' ids: the planner then sees how few
+    accesses a small organization has (statistics on published_application_id) and reads them by that
+    index, where a join to the organization would have it walk every access, newest first."""
+
+    title = "organization"
+    parameter_name = "organization"
+
+    def lookups(self, request, model_admin):
+        return [(str(organization.pk), organization.name) for organization in Organization.objects.order_by("name")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None or as_integer(self.value()) is None:
+            return queryset
+        applications = PublishedApplication.objects.filter(store__organization_id=self.value())
+        return queryset.filter(published_application_id__in=matching_ids(applications))
+
+
 @admin.register(AppAccess)
-class AppAccessAdmin(admin.ModelAdmin):
+class AppAccessAdmin(LargeTableAdmin):
     list_display = (
         "email",
         "published_application",
@@ -295,13 +337,12 @@ class AppAccessAdmin(admin.ModelAdmin):
         "last_download_at",
         "created_at",
     )
-    list_filter = (DownloadsLeftFilter, "published_application__store__organization", "published_application")
+    list_filter = (DownloadsLeftFilter, ApplicationOrganizationFilter, "published_application")
     list_select_related = ("otp_user", "published_application")
-    search_fields = ("otp_user__email", "public_id", "published_application__name")
-    search_help_text = "Email, OTP-user id or published application."
+    search_fields = ("otp_user__email", "public_id")
+    search_help_text = "The person's email, mobile, user name, external id or id (exact, any case), or the OTP-user id."
     autocomplete_fields = ("otp_user", "published_application")
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
+    sortable_by = ("created_at",)
     readonly_fields = ("public_id", "downloads_used", "last_login_at", "last_download_at", *TIMESTAMPS)
     fieldsets = (
         (None, {"fields": ("otp_user", "published_application", "public_id")}),
@@ -309,9 +350,15 @@ class AppAccessAdmin(admin.ModelAdmin):
         ("Activity", {"fields": ("last_login_at", "last_download_at", *TIMESTAMPS)}),
     )
 
-    @admin.display(description="person", ordering="otp_user__email")
+    @admin.display(description="person")
     def email(self, obj: AppAccess) -> str:
         return str(obj.otp_user)
+
+    def search_conditions(self, request, term):
+        condition = Q(otp_user_id__in=person_ids_named_by(term))
+        if (public_id := as_public_id(term)) is not None:
+            condition |= Q(public_id=public_id)
+        return condition
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
@@ -461,7 +508,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = (
         "created_at",
         "action",
@@ -475,10 +522,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
     )
     list_filter = ("outcome", "actor_type", "organization")
     list_select_related = ("organization",)
-    search_fields = ("=object_id", "=request_id", "action", "actor_label")
-    search_help_text = "Exact object id or request id; action or actor."
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
+    search_fields = ("=object_id", "=request_id", "=action", "=api_key__key_id", "=user__username")
+    search_help_text = (
+        "Exact object id, request id or action (code.verify); an API key's id or name; a staff user name."
+    )
+    sortable_by = ("created_at",)
+    search_by_word = False
+
+    def search_conditions(self, request, term):
+        condition = Q(object_id=term) | Q(request_id=term) | Q(action=term)
+        if (number := as_integer(term)) is not None:
+            condition |= Q(pk=number)
+        # Few keys and staff users: their ids first, then the audit table's own foreign-key indexes.
+        if api_keys := matching_ids(ApiKey.objects.filter(Q(key_id=term.lower()) | Q(name__iexact=term))):
+            condition |= Q(api_key_id__in=api_keys)
+        user_model = get_user_model()
+        if users := matching_ids(user_model.objects.filter(**{user_model.USERNAME_FIELD: term})):
+            condition |= Q(user_id__in=users)
+        return condition
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in AuditEvent._meta.fields]

@@ -13,6 +13,8 @@ from otpusers.ids import new_object_id
 # The JavaScript safe-integer bound that Applivery documents for allowedDownloadsNum.
 MAX_SAFE_INTEGER = 9_007_199_254_740_991
 UNLIMITED_DOWNLOADS = -1
+# An app access whose allowance is spent (the admin's "none left" filter, and its index's condition).
+NO_DOWNLOADS_LEFT = models.Q(allowed_downloads_num__gte=0, allowed_downloads_num__lte=models.F("downloads_used"))
 
 
 def public_id_field(help_text: str) -> models.CharField:
@@ -241,6 +243,10 @@ class OtpUser(TimestampedModel):
         verbose_name = "person"
         verbose_name_plural = "people"
         ordering = ["-id"]
+        indexes = [
+            # The admin's "not valid" filter: the few deactivated people, newest first.
+            models.Index(fields=["-id"], condition=models.Q(is_valid=False), name="otpusers_person_invalid"),
+        ]
         constraints = [
             identifier_unique("email"),
             identifier_unique("mobile"),
@@ -272,6 +278,15 @@ class AppAccess(TimestampedModel):
         verbose_name = "app access"
         verbose_name_plural = "app accesses"
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The admin's allowance filters, in the changelist's order.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=models.Q(allowed_downloads_num=UNLIMITED_DOWNLOADS),
+                name="otpusers_access_unlimited",
+            ),
+            models.Index(fields=["-created_at", "-id"], condition=NO_DOWNLOADS_LEFT, name="otpusers_access_spent"),
+        ]
         constraints = [
             public_id_constraint(),
             models.UniqueConstraint(
@@ -368,6 +383,15 @@ class AuditEvent(models.Model):
             models.Index(fields=["organization", "-created_at"], name="otpusers_audit_org_time"),
             models.Index(fields=["object_type", "object_id"], name="otpusers_audit_object"),
             models.Index(fields=["action", "-created_at"], name="otpusers_audit_action_time"),
+            # The admin's search (exact object id or request id) and filters (failures, kind of actor).
+            models.Index(fields=["object_id"], name="otpusers_audit_object_id"),
+            models.Index(fields=["request_id"], name="otpusers_audit_request"),
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=models.Q(outcome=choices.Outcome.FAILURE),
+                name="otpusers_audit_failures",
+            ),
+            models.Index(fields=["actor_type", "-created_at", "-id"], name="otpusers_audit_actor_time"),
         ]
 
     def __str__(self) -> str:
