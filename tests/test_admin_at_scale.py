@@ -119,7 +119,9 @@ FILTER_LOOKUPS = {"organization": 1, "challenges": 1}
 
 
 def pinned_statements(url: str, params: dict) -> int:
-    search = SEARCH_LOOKUPS[url] if "q" in params else 0
+    # Each word of a search is looked up on its own, except on the audit trail's (matched whole).
+    words = 1 if url == AUDIT else len(params.get("q", "").split())
+    search = SEARCH_LOOKUPS[url] * words
     return STATEMENTS[url] + search + sum(FILTER_LOOKUPS.get(name, 0) for name in params)
 
 
