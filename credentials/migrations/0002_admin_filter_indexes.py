@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('credentials', '0001_initial'),
-        ('otpusers', '0002_admin_search_indexes'),
+        ('otpusers', '0003_admin_search_indexes'),
     ]
 
     operations = [

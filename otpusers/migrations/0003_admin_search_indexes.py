@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('otpusers', '0001_initial'),
+        ('otpusers', '0002_publishedapplication_notify_otp_users_on_new_build'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
