@@ -128,14 +128,15 @@ def pinned_statements(url: str, params: dict) -> int:
 def resolve(params: dict, seeded) -> dict:
     from django.utils import timezone
 
-    now = timezone.now()
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     values = {
         "small": seeded.small_organization,
         "big": seeded.big_organization,
         "api_key_id": seeded.api_key_id,
-        "week_ago": (now - timezone.timedelta(days=7)).date().isoformat(),
-        "today": now.date().isoformat(),
-        "year_start": now.replace(month=1, day=1).date().isoformat(),
+        # As the date filter's own links write them: midnight, with the time zone.
+        "week_ago": str(midnight - timezone.timedelta(days=7)),
+        "today": str(midnight),
+        "year_start": str(midnight.replace(month=1, day=1)),
     }
     return {key: value.format(**values) for key, value in params.items()}
 
@@ -215,3 +216,15 @@ def test_cards_are_found_by_card_id_and_holder(superuser_client, seeded):
     assert found(superuser_client, CARDS, "card-4242") == {4242}
     assert found(superuser_client, CARDS, scale.email_of(4242).upper()) == {4242}
     assert found(superuser_client, CARDS, "c" + f"{4242:x}".rjust(23, "0")) == {4242}
+
+
+def test_the_person_autocomplete_of_other_forms_uses_the_same_search(superuser_client, seeded):
+    """The access and card forms pick their person by autocomplete (never a select of every person)."""
+    response = superuser_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "otpusers", "model_name": "appaccess", "field_name": "otp_user", "term": f"USER{PERSON}"},
+    )
+    assert response.status_code == 200
+    assert [result["id"] for result in response.json()["results"]] == [str(PERSON)]
+    form = superuser_client.get(reverse("admin:otpusers_appaccess_add")).content.decode()
+    assert "admin-autocomplete" in form and form.count("<option") < 100
