@@ -68,6 +68,9 @@ if OTPSITE_BACKGROUND_TASKS not in ("thread", "inline"):
     raise ImproperlyConfigured("OTPSITE_BACKGROUND_TASKS must be 'thread' or 'inline'.")
 # How long a store-page sign-in lasts, in seconds.
 OTPSITE_STORE_SESSION_SECONDS = env_int("OTPSITE_STORE_SESSION_SECONDS", 900, minimum=60, maximum=86_400)
+# How long each process remembers an API key it has read (0: read it on every request). A key revoked or
+# rotated in one process stops working in the others within this many seconds.
+OTPSITE_API_KEY_CACHE_SECONDS = env_int("OTPSITE_API_KEY_CACHE_SECONDS", 5, minimum=0, maximum=60)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

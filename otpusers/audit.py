@@ -58,7 +58,32 @@ def audit_record(
     reason: str = "",
     detail: dict | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    """Writes one audit event: a single INSERT."""
+    event = audit_event(
+        actor=actor,
+        action=action,
+        organization=organization,
+        target=target,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    *,
+    actor: Actor,
+    action: str,
+    organization: Organization | None,
+    target: models.Model | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+    reason: str = "",
+    detail: dict | None = None,
+) -> AuditEvent:
+    """The audit event, not yet saved (for bulk_create)."""
+    return AuditEvent(
         organization=organization,
         actor_type=actor.type,
         api_key=actor.api_key,

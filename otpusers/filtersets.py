@@ -49,6 +49,13 @@ class SortFormField(forms.CharField):
         return self.sort_fields[match.group(1)], match.group(2) == "desc"
 
 
+def _nullable(model, path: str) -> bool:
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model
+    return model._meta.get_field(name).null
+
+
 @extend_schema_field({"type": "string", "pattern": r"^[\w.]*((:asc)|(:desc))?$", "example": "createdAt:desc"})
 class SortFilter(django_filters.Filter):
     field_class = SortFormField
@@ -57,6 +64,9 @@ class SortFilter(django_filters.Filter):
         if not value:
             return queryset
         field_name, descending = value
+        if not _nullable(queryset.model, field_name):
+            # No NULLS FIRST/LAST on a column that has no nulls, so that an index in this order serves it.
+            return queryset.order_by(f"-{field_name}", "-id") if descending else queryset.order_by(field_name, "id")
         if descending:
             return queryset.order_by(F(field_name).desc(nulls_last=True), "-id")
         return queryset.order_by(F(field_name).asc(nulls_first=True), "id")

@@ -29,6 +29,14 @@ def public_id_constraint(model_rule: str = "public_id_hex") -> models.CheckConst
     )
 
 
+def one_or_none(queryset: models.QuerySet):
+    """The row a unique lookup finds, or None, asked with no ORDER BY.
+
+    `.first()` orders by the model's ordering (or the primary key), and on a big table PostgreSQL may then
+    walk that index and filter every row instead of using the unique index the lookup names."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 class TimestampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -167,6 +175,13 @@ class PublishedApplication(TimestampedModel):
         "store page (Applivery's notifications.newBuildNotifyOtpUsers).",
     )
     public_id = public_id_field("Applivery publishedApplicationId (24 hex characters).")
+    access_count = models.PositiveBigIntegerField(
+        default=0,
+        editable=False,
+        verbose_name="OTP users",
+        help_text="App accesses of this publication, kept exact by the database on every insert and delete "
+        "(the Applivery list's totalDocs, without counting the rows).",
+    )
 
     class Meta:
         ordering = ["store__name", "name"]
@@ -187,6 +202,17 @@ class PublishedApplication(TimestampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        # access_count belongs to the database's triggers: a save from a form must not write back the count
+        # it read, which another request may have changed since.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "access_count"
+            ]
+        super().save(*args, **kwargs)
+
 
 def identifier_unique(field: str) -> models.UniqueConstraint:
     return models.UniqueConstraint(
@@ -198,11 +224,21 @@ def identifier_unique(field: str) -> models.UniqueConstraint:
     )
 
 
+def identifier_condition(field: str, value: str, *, through: str = "", exact_case: bool = False) -> models.Q:
+    """A person's identifier `field` equals `value`, ignoring case, in the form the unique index on
+    lower(field) serves (it covers set identifiers only, hence the second condition). `through` leads from
+    another model to the person (e.g. "otp_user__"), so that a code or card is found with its person in one
+    query. With `exact_case`, the index finds the row and the exact value is then checked on it (nevisIDM's
+    external ids are compared as given)."""
+    path = f"{through}{field}"
+    condition = models.Q(**{f"{path}__lower": value.lower()}) & ~models.Q(**{path: ""})
+    return condition & models.Q(**{path: value}) if exact_case else condition
+
+
 class OtpUserQuerySet(models.QuerySet):
-    def with_identifier(self, field: str, value: str) -> "OtpUserQuerySet":
-        """People whose identifier `field` equals `value`, ignoring case, found through the unique index
-        on it (which covers set identifiers only, hence the second condition)."""
-        return self.filter(**{f"{field}__lower": value.lower()}).exclude(**{field: ""})
+    def with_identifier(self, field: str, value: str, *, exact_case: bool = False) -> "OtpUserQuerySet":
+        """People whose identifier `field` equals `value` (see identifier_condition)."""
+        return self.filter(identifier_condition(field, value, exact_case=exact_case))
 
 
 class OtpUser(TimestampedModel):
@@ -264,6 +300,9 @@ class AppAccess(TimestampedModel):
     """A person's access to one published application: what Applivery's API calls an "OTP user"."""
 
     published_application = models.ForeignKey(PublishedApplication, on_delete=models.CASCADE, related_name="accesses")
+    # The publication's store, copied so that a store's list pages are served by one index in their order
+    # (a publication never changes store). Filled on save, and by the database for rows inserted otherwise.
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", editable=False)
     otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="accesses", verbose_name="person")
     public_id = public_id_field("Applivery otpUserId (24 hex characters).")
     allowed_downloads_num = models.BigIntegerField(
@@ -286,6 +325,9 @@ class AppAccess(TimestampedModel):
                 name="otpusers_access_unlimited",
             ),
             models.Index(fields=["-created_at", "-id"], condition=NO_DOWNLOADS_LEFT, name="otpusers_access_spent"),
+            # The Applivery list, newest first: a store's page, and a publication's.
+            models.Index(fields=["store", "-created_at", "-id"], name="otpusers_access_store_time"),
+            models.Index(fields=["published_application", "-created_at", "-id"], name="otpusers_access_app_time"),
         ]
         constraints = [
             public_id_constraint(),
@@ -304,6 +346,11 @@ class AppAccess(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.otp_user} → {self.published_application}"
+
+    def save(self, *args, **kwargs):
+        if self.store_id is None and self.published_application_id is not None:
+            self.store_id = self.published_application.store_id
+        super().save(*args, **kwargs)
 
     @property
     def downloads_left(self) -> int | None:

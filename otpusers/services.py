@@ -1,22 +1,32 @@
 """Writes shared by the admin, the API surfaces and the store page. Each takes keyword arguments, runs in
-one transaction, validates through the model (constraints included) and writes an AuditEvent."""
+one transaction, validates through the model or, on the API's hot paths, through the database's constraints
+(mapped to the same ValidationError), and writes an AuditEvent."""
 
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import ActorType, Outcome
-from otpusers.models import UNLIMITED_DOWNLOADS, ApiKey, AppAccess, Organization, OtpUser, PublishedApplication
+from otpusers.models import (
+    UNLIMITED_DOWNLOADS,
+    ApiKey,
+    AppAccess,
+    Organization,
+    OtpUser,
+    PublishedApplication,
+    one_or_none,
+)
 from otpusers.registry import unknown_permission_names
 from otpusers.signals import new_build_published
 
@@ -41,15 +51,51 @@ def _save_validated(instance, *, conflict_field: str) -> None:
         raise ValidationError({conflict_field: ["Another request has just created the same record."]}) from None
 
 
+def _violated_constraint(error: IntegrityError) -> str:
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) or str(error)
+
+
+def _insert(instance, *, conflicts: dict[str, tuple[str, str]]) -> None:
+    """Inserts a row whose fields the caller has validated, leaving uniqueness and ranges to the database's
+    constraints (no full_clean, whose checks cost a query each). A violated constraint named in `conflicts`
+    (name → field, message) becomes the ValidationError full_clean would have raised."""
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError as error:
+        violated = _violated_constraint(error)
+        for name, (field, message) in conflicts.items():
+            if name in violated:
+                raise ValidationError({field: [message]}) from None
+        raise
+
+
 @transaction.atomic
 def otp_user_get_or_create_by_email(*, organization: Organization, email: str, actor: Actor) -> OtpUser:
-    person = OtpUser.objects.filter(organization=organization).with_identifier("email", email).first()
+    """The organization's person with this email (any case), made when there is none. The email must be
+    valid already (the callers' forms and serializers check it)."""
+    person = one_or_none(OtpUser.objects.filter(organization=organization).with_identifier("email", email))
     if person is not None:
         return person
     person = OtpUser(organization=organization, email=email)
-    _save_validated(person, conflict_field="email")
+    _insert(
+        person,
+        conflicts={"otpusers_otpuser_unique_email": ("email", "Another request has just created the same record.")},
+    )
     audit_record(actor=actor, action="otp_user.create", organization=organization, target=person)
     return person
+
+
+ALREADY_HAS_ACCESS = "This person already has access to this published application."
+ACCESS_CONFLICTS = {
+    "otpusers_appaccess_unique_person": ("otp_user", ALREADY_HAS_ACCESS),
+    "otpusers_appaccess_allowed_downloads_range": (
+        NON_FIELD_ERRORS,
+        next(
+            c for c in AppAccess._meta.constraints if c.name.endswith("allowed_downloads_range")
+        ).violation_error_message,
+    ),
+}
 
 
 @transaction.atomic
@@ -63,14 +109,13 @@ def app_access_create(
     organization = published_application.store.organization
     if otp_user.organization_id != organization.pk:
         raise ValidationError({"otp_user": ["This person belongs to another organization."]})
-    if AppAccess.objects.filter(published_application=published_application, otp_user=otp_user).exists():
-        raise ValidationError({"otp_user": ["This person already has access to this published application."]})
     access = AppAccess(
         published_application=published_application,
+        store_id=published_application.store_id,
         otp_user=otp_user,
         allowed_downloads_num=allowed_downloads_num,
     )
-    _save_validated(access, conflict_field="otp_user")
+    _insert(access, conflicts=ACCESS_CONFLICTS)
     audit_record(
         actor=actor,
         action="app_access.create",
@@ -118,20 +163,31 @@ def app_access_create_for_emails(
 
 @transaction.atomic
 def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: Actor) -> AppAccess:
-    locked = AppAccess.objects.select_for_update().get(pk=access.pk)
-    previous = locked.allowed_downloads_num
-    locked.allowed_downloads_num = allowed_downloads_num
-    locked.full_clean()
-    locked.save(update_fields=["allowed_downloads_num", "updated_at"])
+    """Sets the allowance. One UPDATE conditional on the value the caller read decides it; when another
+    writer changed it since, the row is read again under a lock, so the audited previous value is exact."""
+    now = timezone.now()
+    row = AppAccess.objects.filter(pk=access.pk)
+    previous = access.allowed_downloads_num
+    try:
+        with transaction.atomic():
+            changes = {"allowed_downloads_num": allowed_downloads_num, "updated_at": now}
+            if not row.filter(allowed_downloads_num=previous).update(**changes):
+                previous = row.select_for_update().values_list("allowed_downloads_num", flat=True).get()
+                row.update(**changes)
+    except IntegrityError as error:
+        field, message = ACCESS_CONFLICTS["otpusers_appaccess_allowed_downloads_range"]
+        if "allowed_downloads_range" in _violated_constraint(error):
+            raise ValidationError({field: [message]}) from None
+        raise
+    access.allowed_downloads_num = allowed_downloads_num
+    access.updated_at = now
     audit_record(
         actor=actor,
         action="app_access.update",
         organization=access.published_application.store.organization,
-        target=locked,
+        target=access,
         detail={"allowed_downloads_num": [previous, allowed_downloads_num]},
     )
-    access.allowed_downloads_num = locked.allowed_downloads_num
-    access.updated_at = locked.updated_at
     return access
 
 
@@ -275,6 +331,7 @@ def api_key_update(
     api_key.expires_at = expires_at
     api_key.full_clean()
     api_key.save(update_fields=["name", "permissions", "expires_at", "updated_at"])
+    _forget_api_key(api_key)
     audit_record(
         actor=actor,
         action="api_key.update",
@@ -295,6 +352,7 @@ def api_key_rotate(*, api_key: ApiKey, actor: Actor) -> str:
     api_key.secret_sha256 = _sha256(secret)
     api_key.secret_md5_sha256 = _sha256(hashlib.md5(secret.encode()).hexdigest())
     api_key.save(update_fields=["secret_sha256", "secret_md5_sha256", "updated_at"])
+    _forget_api_key(api_key)
     audit_record(actor=actor, action="api_key.rotate", organization=api_key.organization, target=api_key)
     return secret
 
@@ -306,7 +364,44 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     )
     if updated:
         audit_record(actor=actor, action="api_key.revoke", organization=api_key.organization, target=api_key)
+    _forget_api_key(api_key)
     api_key.refresh_from_db(fields=["revoked_at", "updated_at"])
+    return api_key
+
+
+#
+# The API-key cache. Each process remembers the keys it has read, with their organization, for
+# OTPSITE_API_KEY_CACHE_SECONDS (default 5): a request with a remembered key runs no SQL to authenticate.
+# The secret is still checked against the remembered digests on every request, and expiry against the
+# clock. A key revoked, rotated, changed or deleted in this process is forgotten at once; in the other
+# processes the change takes effect within the cache's lifetime (set it to 0 to read every time). The
+# organization's code settings are read with the key, so a change to them also reaches each process within
+# that lifetime; the limits that count (daily limit, cooldown) read the organization again under the lock.
+#
+
+_api_key_cache: dict[str, tuple[datetime, ApiKey]] = {}
+_api_key_cache_lock = threading.Lock()
+
+
+def api_key_cache_clear() -> None:
+    with _api_key_cache_lock:
+        _api_key_cache.clear()
+
+
+def _forget_api_key(api_key: ApiKey) -> None:
+    with _api_key_cache_lock:
+        _api_key_cache.pop(api_key.key_id, None)
+
+
+def _api_key_lookup(key_id: str, now: datetime) -> ApiKey | None:
+    lifetime = timedelta(seconds=settings.OTPSITE_API_KEY_CACHE_SECONDS)
+    remembered = _api_key_cache.get(key_id)
+    if remembered is not None and now < remembered[0] + lifetime:
+        return remembered[1]
+    api_key = one_or_none(ApiKey.objects.select_related("organization").filter(key_id=key_id))
+    if api_key is not None and lifetime:
+        with _api_key_cache_lock:
+            _api_key_cache[key_id] = (now, api_key)
     return api_key
 
 
@@ -315,10 +410,12 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
 
     With `md5_of_secret`, `secret` is the MD5 hex of the secret, as Capillary clients send passwords. A
     wrong secret for a real key id, and any use of a revoked or expired key, is audited: someone holds
-    that key id. Unknown key ids are not, so that noise cannot flood the audit trail."""
+    that key id. Unknown key ids are not, so that noise cannot flood the audit trail. Keys are read through
+    the per-process cache above."""
     if not key_id or not secret or len(key_id) != 16:
         return None
-    api_key = ApiKey.objects.select_related("organization").filter(key_id=key_id).first()
+    now = timezone.now()
+    api_key = _api_key_lookup(key_id, now)
     if api_key is None:
         return None
     stored = api_key.secret_md5_sha256 if md5_of_secret else api_key.secret_sha256
@@ -327,10 +424,10 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
         reason = "wrong_secret"
     elif api_key.revoked_at is not None:
         reason = "revoked"
-    elif not api_key.is_usable():
+    elif not api_key.is_usable(now):
         reason = "expired"
     else:
-        _touch_last_used(api_key)
+        _touch_last_used(api_key, now)
         return api_key
     audit_record(
         actor=Actor(type=ActorType.API_KEY, api_key=api_key, label=f"API key {api_key.name} ({api_key.key_id})"),
@@ -343,10 +440,15 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
     return None
 
 
-def _touch_last_used(api_key: ApiKey) -> None:
-    now = timezone.now()
-    if api_key.last_used_at is None or api_key.last_used_at < now - API_KEY_LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+def _touch_last_used(api_key: ApiKey, now: datetime | None = None) -> None:
+    """Writes last_used_at at most once per resolution: a conditional UPDATE, so that many processes
+    touching the same key write it once between them."""
+    now = now or timezone.now()
+    stale = now - API_KEY_LAST_USED_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at < stale:
+        ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=api_key.pk).update(
+            last_used_at=now
+        )
         api_key.last_used_at = now
 
 

@@ -55,6 +55,15 @@ def clock(monkeypatch) -> Clock:
     return frozen
 
 
+@pytest.fixture(autouse=True)
+def cold_api_key_cache():
+    """Every test starts with no API key remembered by the process; call the fixture to empty it again."""
+    from otpusers import services
+
+    services.api_key_cache_clear()
+    return services.api_key_cache_clear
+
+
 @pytest.fixture
 def superuser_client(client):
     from tests.factories import UserFactory

@@ -14,7 +14,8 @@ class MongoosePagination(BasePagination):
     """`?page=&limit=` paging answered with the mongoose-paginate block the Node-based vendors return.
 
     Bad values are refused (400), never clamped silently. An unordered queryset is refused too: its pages
-    would not be stable."""
+    would not be stable. A view may give totalDocs itself with `count_for_pagination(queryset)`, e.g. from
+    a counter, so that a page does not count a whole store."""
 
     def paginate_queryset(self, queryset, request, view=None):
         if not queryset.ordered:
@@ -23,7 +24,8 @@ class MongoosePagination(BasePagination):
         if not params.is_valid():
             raise ValidationError(params.errors)
         self.page, self.limit = params.validated_data["page"], params.validated_data["limit"]
-        self.total = queryset.count()
+        counter = getattr(view, "count_for_pagination", None)
+        self.total = counter(queryset) if counter is not None else queryset.count()
         offset = (self.page - 1) * self.limit
         # Past the last page this is an empty page, as mongoose-paginate answers.
         return list(queryset[offset : offset + self.limit])

@@ -21,7 +21,7 @@ from otpsite.store.forms import CodeForm, EmailForm
 from otpusers import services as otpuser_services
 from otpusers.audit import Actor
 from otpusers.choices import ActorType, Visibility
-from otpusers.models import AppAccess, PublishedApplication
+from otpusers.models import AppAccess, PublishedApplication, one_or_none
 
 
 def _application(store_slug: str, app_slug: str) -> PublishedApplication:
@@ -66,11 +66,12 @@ def _signed_in_access(request, application) -> AppAccess | None:
     state = _state(request, application)
     if not state.get("access_id") or state.get("signed_in_until", 0) < _now():
         return None
-    return (
-        AppAccess.objects.select_related("otp_user", "published_application__store__organization")
-        .filter(pk=state["access_id"], published_application=application)
-        .first()
+    access = one_or_none(
+        AppAccess.objects.select_related("otp_user").filter(pk=state["access_id"], published_application=application)
     )
+    if access is not None:
+        access.published_application = application  # read already, with its store and organization
+    return access
 
 
 def _cooldown_left(application, state: dict) -> int:

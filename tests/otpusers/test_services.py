@@ -123,13 +123,57 @@ class TestApiKeys:
         assert services.api_key_authenticate(key_id=api_key.key_id, secret=token.split(".", 1)[1]) is None
         assert services.api_key_authenticate(key_id=api_key.key_id, secret=new_secret) == api_key
 
-    def test_last_use_is_written_at_most_once_a_minute(self):
+    def test_last_use_is_written_at_most_once_a_minute(self, clock):
         api_key, token = make_api_key(OrganizationFactory())
         secret = token.split(".", 1)[1]
         services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
         first = ApiKey.objects.get(pk=api_key.pk).last_used_at
+        clock.advance(seconds=30)
         services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
         assert ApiKey.objects.get(pk=api_key.pk).last_used_at == first
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timezone.timedelta(minutes=2))
+        clock.advance(seconds=31)
         services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
-        assert ApiKey.objects.get(pk=api_key.pk).last_used_at > first
+        assert ApiKey.objects.get(pk=api_key.pk).last_used_at == clock.now > first
+
+    def test_a_remembered_key_runs_no_sql_and_is_still_checked(self, clock, django_assert_num_queries):
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        with django_assert_num_queries(0):
+            assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        with django_assert_num_queries(1):  # the audit of the wrong secret
+            assert services.api_key_authenticate(key_id=api_key.key_id, secret="wrong") is None
+
+    def test_a_revocation_elsewhere_takes_effect_within_the_cache_lifetime(self, clock, settings):
+        settings.OTPSITE_API_KEY_CACHE_SECONDS = 5
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        # Another process revokes the key: this one still remembers it, for at most the cache lifetime.
+        ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=clock.now)
+        clock.advance(seconds=4)
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        clock.advance(seconds=1)
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) is None
+
+    def test_a_revocation_here_takes_effect_at_once(self):
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        services.api_key_revoke(api_key=ApiKey.objects.get(pk=api_key.pk), actor=ACTOR)
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) is None
+
+    def test_an_expiry_is_checked_on_every_request(self, clock):
+        api_key, token = make_api_key(OrganizationFactory(), expires_at=clock.now + timezone.timedelta(seconds=2))
+        secret = token.split(".", 1)[1]
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key
+        clock.advance(seconds=2)
+        assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) is None
+
+    def test_no_cache_when_its_lifetime_is_zero(self, settings, django_assert_num_queries):
+        settings.OTPSITE_API_KEY_CACHE_SECONDS = 0
+        api_key, token = make_api_key(OrganizationFactory())
+        secret = token.split(".", 1)[1]
+        services.api_key_authenticate(key_id=api_key.key_id, secret=secret)
+        with django_assert_num_queries(1):
+            assert services.api_key_authenticate(key_id=api_key.key_id, secret=secret) == api_key

@@ -1,4 +1,5 @@
-from django.db.models import Q
+from django.db.models import BigIntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -12,7 +13,7 @@ from otpusers import services
 from otpusers.audit import Actor
 from otpusers.filtersets import AppAccessFilterSet, PublishedApplicationFilterSet
 from otpusers.ids import normalize_public_id
-from otpusers.models import AppAccess, Organization, PublishedApplication, Store
+from otpusers.models import AppAccess, Organization, PublishedApplication, Store, one_or_none
 
 ERROR_RESPONSES = {
     status: OpenApiResponse(serializers.AppliveryErrorResponseSerializer, description=description)
@@ -135,22 +136,45 @@ class OtpUserViewSet(viewsets.GenericViewSet):
 
     @cached_property
     def store(self) -> Store:
+        """The path's store, read with the list's total when the list can take it from the counters."""
         store_id = normalize_public_id(self.kwargs.get("storeId"))
         if store_id is None:
             raise NotFound()
         stores = Store.objects.select_related("organization").filter(
             organization_named(self.kwargs.get("organizationSlug"), "organization"), public_id=store_id
         )
-        store = scope_to_caller(stores, self.request, "organization").first()
+        if self.action == "list":
+            stores = stores.annotate(counted_total=self._counted_total())
+        store = one_or_none(scope_to_caller(stores, self.request, "organization"))
         if store is None:
             raise NotFound()
         return store
 
+    def _counted_total(self):
+        """The list's totalDocs from the publications' exact counters (PublishedApplication.access_count)
+        when the list is filtered by nothing but, at most, one publication; otherwise None, and the list
+        counts its matches."""
+        filters = set(self.request.query_params) & {"publishedApplicationId", "applicationId", "email"}
+        applications = PublishedApplication.objects.filter(store=OuterRef("pk"))
+        if not filters:
+            total = applications.order_by().values("store").annotate(total=Sum("access_count")).values("total")
+            return Coalesce(Subquery(total), 0)
+        published_application_id = normalize_public_id(self.request.query_params.get("publishedApplicationId"))
+        if filters == {"publishedApplicationId"} and published_application_id is not None:
+            one = applications.filter(public_id=published_application_id).values("access_count")
+            return Coalesce(Subquery(one), 0)
+        return Value(None, output_field=BigIntegerField())
+
+    def count_for_pagination(self, queryset) -> int:
+        counted = self.store.counted_total
+        return queryset.count() if counted is None else counted
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
+        # store_id (copied from the publication) puts a store's page on one index, newest first.
         return (
-            AppAccess.objects.filter(published_application__store=self.store)
+            AppAccess.objects.filter(store=self.store)
             .select_related("otp_user", "published_application__store__organization")
             .order_by("-created_at", "-id")
         )
@@ -166,7 +190,7 @@ class OtpUserViewSet(viewsets.GenericViewSet):
             public_id=access_id,
             published_application__store__public_id=store_id,
         )
-        access = scope_to_caller(accesses, self.request, "published_application__store__organization").first()
+        access = one_or_none(scope_to_caller(accesses, self.request, "published_application__store__organization"))
         if access is None:
             raise NotFound()
         return access
@@ -180,13 +204,14 @@ class OtpUserViewSet(viewsets.GenericViewSet):
     def create(self, request, *args, **kwargs):
         body = serializers.OtpUserCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        published_application = (
-            PublishedApplication.objects.filter(
-                store=self.store, public_id=body.validated_data["publishedApplicationId"]
-            )
-            .select_related("store__organization")
-            .first()
+        # The publication with its store and organization in one query, found through the path's store.
+        store_id = normalize_public_id(self.kwargs.get("storeId"))
+        applications = PublishedApplication.objects.select_related("store__organization").filter(
+            organization_named(self.kwargs.get("organizationSlug"), "store__organization"),
+            public_id=body.validated_data["publishedApplicationId"],
+            store__public_id=store_id,
         )
+        published_application = one_or_none(scope_to_caller(applications, request, "store__organization"))
         if published_application is None:
             raise NotFound()
         accesses = services.app_access_create_for_emails(
