@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from credentials import codes, crypto, delivery
@@ -27,9 +27,12 @@ from credentials.models import IssuedCode
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import Organization, OtpUser
+from otpusers.models import Organization, OtpUser, identifier_condition, one_or_none
 
 DAILY_WINDOW = timedelta(hours=24)
+# The longest validity an organization may give a code (its check constraint): no code created longer ago
+# than this can still be outstanding, or have been re-sent within the cooldown.
+MAX_CODE_VALIDITY = timedelta(days=1)
 
 
 class RecipientUnknown(Exception):
@@ -100,54 +103,88 @@ def hmac_key() -> bytes:
     return settings.OTPSITE_HMAC_KEY.encode()
 
 
-def otp_user_find(*, organization: Organization, identifier_type: str, value: str) -> OtpUser | None:
-    field = IDENTIFIER_FIELDS[IdentifierType(identifier_type)]
+def _identifier_field(identifier_type: str) -> str:
+    return IDENTIFIER_FIELDS[IdentifierType(identifier_type)]
+
+
+def otp_user_find(
+    *, organization: Organization, identifier_type: str, value: str, lock: bool = False
+) -> OtpUser | None:
+    """The person with this identifier, through its unique index; with `lock`, their row locked (and their
+    organization read in the same query, for the limits decided under that lock)."""
     if not value:
         return None
-    return OtpUser.objects.filter(organization=organization).with_identifier(field, value).first()
+    people = OtpUser.objects.filter(organization=organization).with_identifier(
+        _identifier_field(identifier_type), value
+    )
+    if lock:
+        people = people.select_related("organization").select_for_update(of=("self",))
+    return one_or_none(people)
 
 
 def _digits(phone: str) -> str:
     return "".join(character for character in phone if character.isdigit())
 
 
+def _person_refusal(person: OtpUser | None, phone_number: str | None) -> VerifyOutcome | None:
+    """Why the person cannot be sent or checked a code: unknown, deactivated, or a phone number that is not
+    theirs; None when they can."""
+    if person is None:
+        return VerifyOutcome.UNKNOWN_RECIPIENT
+    if not person.is_valid:
+        return VerifyOutcome.PERSON_INACTIVE
+    if phone_number is not None and (not person.mobile or _digits(person.mobile) != _digits(phone_number)):
+        return VerifyOutcome.IDENTITY_MISMATCH
+    return None
+
+
 def _recipient(
-    *, organization: Organization, identifier_type: str, value: str, phone_number: str | None
+    *, organization: Organization, identifier_type: str, value: str, phone_number: str | None, lock: bool = False
 ) -> tuple[OtpUser | None, VerifyOutcome | None]:
     """The active person named by the identifier (and, when given, also by the phone number), or None with
-    the reason: unknown, deactivated, or a phone number that is not theirs."""
-    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=value)
-    if person is None:
-        return None, VerifyOutcome.UNKNOWN_RECIPIENT
-    if not person.is_valid:
-        return None, VerifyOutcome.PERSON_INACTIVE
-    if phone_number is not None and (not person.mobile or _digits(person.mobile) != _digits(phone_number)):
-        return None, VerifyOutcome.IDENTITY_MISMATCH
-    return person, None
+    the reason (see _person_refusal)."""
+    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=value, lock=lock)
+    reason = _person_refusal(person, phone_number)
+    return (None, reason) if reason else (person, None)
 
 
 def _retry_after(until) -> int:
     return max(math.ceil((until - timezone.now()).total_seconds()), 1)
 
 
-def _daily_refusal(person: OtpUser, now) -> DailyLimitReached | None:
-    organization = person.organization
-    window = IssuedCode.objects.filter(otp_user=person, created_at__gt=now - DAILY_WINDOW)
-    sent = window.aggregate(total=Sum("send_count"))["total"] or 0
-    if sent >= organization.daily_issue_limit:
-        oldest = window.order_by("created_at").values_list("created_at", flat=True).first()
-        return DailyLimitReached(_retry_after(oldest + DAILY_WINDOW))
+def _recent_codes(person: OtpUser, scope: str, now) -> dict:
+    """What the limits and the supersede need to know of the person's codes, in one query over the index on
+    (person, created_at): codes sent in the daily window, the oldest of them, the last send for the scope,
+    and the scope's outstanding codes. Must run under the person's row lock, after it is taken, so that it
+    sees every code a parallel issue committed."""
+    cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
+    in_window = Q(created_at__gt=now - DAILY_WINDOW)
+    outstanding = Q(
+        scope=scope,
+        consumed_at__isnull=True,
+        superseded_at__isnull=True,
+        locked_at__isnull=True,
+        revoked_at__isnull=True,
+        valid_until__gt=now,
+    )
+    return IssuedCode.objects.filter(otp_user=person, created_at__gt=now - MAX_CODE_VALIDITY - cooldown).aggregate(
+        sent=Sum("send_count", filter=in_window, default=0),
+        oldest=Min("created_at", filter=in_window),
+        last_sent=Max("last_sent_at", filter=Q(scope=scope)),
+        outstanding=Count("id", filter=outstanding),
+        readable_outstanding=Count("id", filter=outstanding & ~Q(code_sealed="")),
+    )
+
+
+def _daily_refusal(person: OtpUser, recent: dict) -> DailyLimitReached | None:
+    if recent["sent"] >= person.organization.daily_issue_limit:
+        return DailyLimitReached(_retry_after(recent["oldest"] + DAILY_WINDOW))
     return None
 
 
-def _cooldown_refusal(person: OtpUser, scope: str, now) -> CooldownActive | None:
+def _cooldown_refusal(person: OtpUser, recent: dict, now) -> CooldownActive | None:
     cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
-    last_sent = (
-        IssuedCode.objects.filter(otp_user=person, scope=scope)
-        .order_by("-last_sent_at")
-        .values_list("last_sent_at", flat=True)
-        .first()
-    )
+    last_sent = recent["last_sent"]
     if cooldown and last_sent and last_sent > now - cooldown:
         return CooldownActive(_retry_after(last_sent + cooldown))
     return None
@@ -196,65 +233,76 @@ def code_issue(
     With `phone_number`, the person must also have that mobile number. Raises RecipientUnknown (no such
     active person), DestinationMissing, DailyLimitReached, CooldownActive, or DeliveryFailed (after
     recording the failure on the code, which still counts against the limits). A channel without a
-    gateway raises ChannelUnavailable before anything is issued."""
-    person, reason = _recipient(
-        organization=organization, identifier_type=identifier_type, value=identifier_value, phone_number=phone_number
-    )
-    detail = {"scope": scope, "identifier_type": identifier_type, "channels": [d.channel for d in destinations]}
-    if person is None:
-        audit_record(
-            actor=actor,
-            action="code.issue",
-            organization=organization,
-            outcome=Outcome.FAILURE,
-            reason=reason.value,
-            detail=detail,
-        )
-        raise RecipientUnknown(identifier_value)
+    gateway raises ChannelUnavailable before anything is issued.
 
-    for destination in destinations:
-        if not delivery.channel_available(destination.channel):
-            raise ChannelUnavailable(destination.channel)
-    destinations = _resolve_addresses(destinations, person)
+    The person is found and locked in one query; their recent codes are read in one more (see
+    _recent_codes)."""
+    detail = {"scope": scope, "identifier_type": identifier_type, "channels": [d.channel for d in destinations]}
     with transaction.atomic():
-        person = OtpUser.objects.select_for_update().select_related("organization").get(pk=person.pk)
-        now = timezone.now()
-        issued, plaintext, resent = None, "", False
-        outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
-        refusal = _daily_refusal(person, now)
-        current = outstanding.order_by("-created_at").first() if refusal is None and resend_outstanding else None
-        if current is not None and not current.code_sealed:
-            current = None
-        if refusal is None and current is None:
-            # The cooldown spaces out new codes; re-sending the same readable code is only held to the
-            # daily limit, as Capillary documents for generate while a code is still valid.
-            refusal = _cooldown_refusal(person, scope, now)
-        if refusal is None:
-            if current is not None:
-                plaintext = crypto.unseal(current.code_sealed, associated_data=current.public_id)
-                current.send_count += 1
-                current.last_sent_at = now
-                current.save(update_fields=["send_count", "last_sent_at"])
-                issued, resent = current, True
-            else:
-                outstanding.update(superseded_at=now)
-                issued, plaintext = _new_code(
-                    person=person,
-                    identifier_type=identifier_type,
-                    identifier_value=identifier_value,
-                    scope=scope,
-                    now=now,
-                    source=source,
-                    account_id=account_id,
-                    channels=[destination.channel for destination in destinations],
-                )
+        person, reason = _recipient(
+            organization=organization,
+            identifier_type=identifier_type,
+            value=identifier_value,
+            phone_number=phone_number,
+            lock=True,
+        )
+        if person is None:
             audit_record(
                 actor=actor,
-                action="code.resend" if resent else "code.issue",
+                action="code.issue",
                 organization=organization,
-                target=issued,
+                outcome=Outcome.FAILURE,
+                reason=reason.value,
                 detail=detail,
             )
+        else:
+            for destination in destinations:
+                if not delivery.channel_available(destination.channel):
+                    raise ChannelUnavailable(destination.channel)
+            destinations = _resolve_addresses(destinations, person)
+            now = timezone.now()
+            recent = _recent_codes(person, scope, now)
+            issued, plaintext, resent = None, "", False
+            outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
+            refusal = _daily_refusal(person, recent)
+            current = None
+            if refusal is None and resend_outstanding and recent["readable_outstanding"]:
+                current = next(iter(outstanding.order_by("-created_at", "-id")[:1]), None)
+                if current is not None and not current.code_sealed:
+                    current = None
+            if refusal is None and current is None:
+                # The cooldown spaces out new codes; re-sending the same readable code is only held to the
+                # daily limit, as Capillary documents for generate while a code is still valid.
+                refusal = _cooldown_refusal(person, recent, now)
+            if refusal is None:
+                if current is not None:
+                    plaintext = crypto.unseal(current.code_sealed, associated_data=current.public_id)
+                    current.send_count += 1
+                    current.last_sent_at = now
+                    current.save(update_fields=["send_count", "last_sent_at"])
+                    issued, resent = current, True
+                else:
+                    if recent["outstanding"]:
+                        outstanding.update(superseded_at=now)
+                    issued, plaintext = _new_code(
+                        person=person,
+                        identifier_type=identifier_type,
+                        identifier_value=identifier_value,
+                        scope=scope,
+                        now=now,
+                        source=source,
+                        account_id=account_id,
+                        channels=[destination.channel for destination in destinations],
+                    )
+                audit_record(
+                    actor=actor,
+                    action="code.resend" if resent else "code.issue",
+                    organization=organization,
+                    target=issued,
+                    detail=detail,
+                )
+    if person is None:
+        raise RecipientUnknown(identifier_value)
     if refusal is not None:
         audit_record(
             actor=actor,
@@ -333,7 +381,13 @@ def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     return VerifyOutcome.WRONG
 
 
-def code_verify(
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: VerifyOutcome
+    person: OtpUser | None  # the person the code was checked for; None when it was not checked
+
+
+def code_check(
     *,
     organization: Organization,
     identifier_type: str,
@@ -343,35 +397,58 @@ def code_verify(
     actor: Actor,
     phone_number: str | None = None,
     record_login: bool = False,
-) -> VerifyOutcome:
+) -> VerifyResult:
     """Checks a code against the person's latest code for the scope, in one transaction under its row lock.
 
     A wrong guess counts one attempt and locks the code at the organization's maximum; a right one uses
     the code (and, with `record_login`, sets the person's last login). With `phone_number`, the person must
     also have that mobile number. Callers answer every outcome but SUCCESS alike; the precise one goes to
-    the audit log."""
+    the audit log.
+
+    The person and their latest code are found, and the code locked, in one query through the unique
+    index on the identifier and the index on (person, scope, created_at); only when there is no code is the
+    person looked up again, to audit why."""
     candidate = codes.normalize_code(code)
-    person, reason = _recipient(
-        organization=organization, identifier_type=identifier_type, value=identifier_value, phone_number=phone_number
-    )
+    field = _identifier_field(identifier_type)
     with transaction.atomic():
         now = timezone.now()
-        if person is None:
+        issued = None
+        if identifier_value:
+            issued = next(
+                iter(
+                    IssuedCode.objects.select_for_update(of=("self",))
+                    .select_related("otp_user")
+                    .filter(
+                        identifier_condition(field, identifier_value, through="otp_user__"),
+                        otp_user__organization=organization,
+                        scope=scope,
+                        superseded_at__isnull=True,
+                    )
+                    .order_by("-created_at", "-id")[:1]
+                ),
+                None,
+            )
+        if issued is not None:
+            person = issued.otp_user
+            reason = _person_refusal(person, phone_number)
+        else:
+            person, reason = _recipient(
+                organization=organization,
+                identifier_type=identifier_type,
+                value=identifier_value,
+                phone_number=phone_number,
+            )
+        if reason is not None:
             # The same keyed hash as a real check, so that an unknown recipient does not answer faster.
             codes.code_digest(key=hmac_key(), salt=new_object_id(), code=candidate)
-            issued, outcome = None, reason
+            person, issued, outcome = None, None, reason
         else:
-            issued = (
-                IssuedCode.objects.select_for_update()
-                .filter(otp_user=person, scope=scope, superseded_at__isnull=True)
-                .order_by("-created_at", "-id")
-                .first()
-            )
             outcome = _judge(issued, candidate, now)
             if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG):
                 issued.save(update_fields=["consumed_at", "attempts", "locked_at"])
             if outcome == VerifyOutcome.SUCCESS and record_login:
                 OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
+                person.last_login_at = now
         audit_record(
             actor=actor,
             action="code.verify",
@@ -385,7 +462,12 @@ def code_verify(
                 "attempts": issued.attempts if issued else None,
             },
         )
-    return outcome
+    return VerifyResult(outcome=outcome, person=person)
+
+
+def code_verify(**kwargs) -> VerifyOutcome:
+    """code_check's outcome alone (same keyword arguments)."""
+    return code_check(**kwargs).outcome
 
 
 def code_read_back(
@@ -419,15 +501,26 @@ def code_read_back(
 
     if not organization.code_read_back_allowed:
         refuse("read_back_disabled", ReadBackDisabled())
-    person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
-    if person is None:
-        refuse(VerifyOutcome.UNKNOWN_RECIPIENT.value, NoValidCode())
     now = timezone.now()
-    candidates = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope).exclude(code_sealed="")
-    if threshold_seconds is not None:
-        candidates = candidates.filter(created_at__gte=now - timedelta(seconds=threshold_seconds))
-    issued = candidates.order_by("-created_at", "-id").first()
+    issued = None
+    if identifier_value:
+        # The person and their code in one query; the person alone only when there is no code, to audit why.
+        candidates = (
+            IssuedCode.objects.outstanding(now)
+            .filter(
+                identifier_condition(_identifier_field(identifier_type), identifier_value, through="otp_user__"),
+                otp_user__organization=organization,
+                scope=scope,
+            )
+            .exclude(code_sealed="")
+        )
+        if threshold_seconds is not None:
+            candidates = candidates.filter(created_at__gte=now - timedelta(seconds=threshold_seconds))
+        issued = next(iter(candidates.order_by("-created_at", "-id")[:1]), None)
     if issued is None:
+        person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
+        if person is None:
+            refuse(VerifyOutcome.UNKNOWN_RECIPIENT.value, NoValidCode())
         refuse("no_valid_code", NoValidCode(), target=person)
     plaintext = crypto.unseal(issued.code_sealed, associated_data=issued.public_id)
     audit_record(actor=actor, action="code.read_back", organization=organization, target=issued, detail=detail)
@@ -477,6 +570,8 @@ __all__ = [
     "NoValidCode",
     "ReadBackDisabled",
     "RecipientUnknown",
+    "VerifyResult",
+    "code_check",
     "code_issue",
     "code_read_back",
     "code_revoke",

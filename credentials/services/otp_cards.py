@@ -10,23 +10,31 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from credentials import card as card_maths
 from credentials import crypto
 from credentials.choices import CardState, TmpLockingMode
 from credentials.models import CardPolicy, OtpCard
-from otpusers.audit import Actor, audit_record
+from otpusers.audit import Actor, audit_event, audit_record
 from otpusers.choices import Outcome
-from otpusers.models import Organization, OtpUser
+from otpusers.models import AuditEvent, Organization, OtpUser
 
 MAX_CARDS_PER_PERSON = 2
 
 
 class CardLimitReached(Exception):
     """The person already has the most cards allowed (archived ones do not count)."""
+
+
+class DuplicateExtId(ValidationError):
+    """The organization already has a card with this external id."""
+
+    def __init__(self):
+        super().__init__({NON_FIELD_ERRORS: [_constraint_message("unique_ext_id")]})
 
 
 class StaleVersion(Exception):
@@ -55,6 +63,10 @@ class LoginOutcome(enum.StrEnum):
 class LoginResult:
     outcome: LoginOutcome
     card: OtpCard
+
+
+def _constraint_message(rule: str) -> str:
+    return next(c for c in OtpCard._meta.constraints if c.name.endswith(rule)).violation_error_message
 
 
 def card_policy_default(*, organization: Organization) -> CardPolicy:
@@ -152,27 +164,47 @@ def card_create(
     )
     card.ext_id = ext_id or card.public_id
     _fill_grid(card, policy)
-    card.full_clean()
-    card.save()
+    try:
+        with transaction.atomic():
+            card.save(force_insert=True)
+    except IntegrityError as error:
+        if "unique_ext_id" in str(getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") or error):
+            raise DuplicateExtId() from None
+        raise
     _card_audit(card, actor, "card.create")
     return card
 
 
-def _locked_card(card: OtpCard, expected_version: int | None) -> OtpCard:
-    locked = OtpCard.objects.select_for_update().select_related("policy", "organization").get(pk=card.pk)
-    if expected_version is not None and locked.version != expected_version:
+def _card_to_change(card: OtpCard, expected_version: int | None) -> OtpCard:
+    """The card to change. Without `expected_version` (the admin), the card read again under its row lock.
+    With it (the API's PATCH and replace), the caller's card as it read it, which must be at that version;
+    _save_changed then writes it only if the row is still at that version."""
+    if expected_version is None:
+        return OtpCard.objects.select_for_update().select_related("policy", "organization").get(pk=card.pk)
+    if card.version != expected_version:
         raise StaleVersion()
-    return locked
+    return card
+
+
+def _save_changed(card: OtpCard, read_version: int) -> None:
+    """Writes the changed card in one UPDATE conditional on the version it was read at, so that of two
+    parallel changes made from the same version exactly one is written (the other gets StaleVersion)."""
+    fields = {
+        field.attname: getattr(card, field.attname) for field in OtpCard._meta.concrete_fields if not field.primary_key
+    }
+    if not OtpCard.objects.filter(pk=card.pk, version=read_version).update(**fields):
+        raise StaleVersion()
 
 
 @transaction.atomic
 def card_replace(*, card: OtpCard, comment: str, actor: Actor, expected_version: int | None = None) -> OtpCard:
     """A new grid for the card; its external id, policy and state stay. The old cells stop working."""
-    card = _locked_card(card, expected_version)
+    card = _card_to_change(card, expected_version)
+    read_version = card.version
     _fill_grid(card, card.policy)
     card.modification_comment = comment
     _bump(card, timezone.now())
-    card.save()
+    _save_changed(card, read_version)
     _card_audit(card, actor, "card.replace", reason=comment[:200])
     return card
 
@@ -195,7 +227,8 @@ def card_set_state(
 ) -> OtpCard:
     """An administrator's change: state (along the transition table), validity and comment. With
     `expected_version` (the API's PATCH), a card changed since it was read is left alone (StaleVersion)."""
-    card = _locked_card(card, expected_version)
+    card = _card_to_change(card, expected_version)
+    read_version = card.version
     now = timezone.now()
     previous = card.effective_state(now)
     if state is not None and state != previous:
@@ -211,9 +244,13 @@ def card_set_state(
         card.valid_from = valid_from
     if valid_to is not _UNSET:
         card.valid_to = valid_to
-    card.full_clean()
+    if expected_version is None:
+        card.full_clean()
+    elif card.valid_from is not None and card.valid_to is not None and card.valid_to <= card.valid_from:
+        # The API's serializer checked every other field; this is the one rule that spans two of them.
+        raise ValidationError({NON_FIELD_ERRORS: [_constraint_message("validity_order")]})
     _bump(card, now)
-    card.save()
+    _save_changed(card, read_version)
     _card_audit(card, actor, "card.update", reason=reason[:200], previous_state=previous, detail_text=detail)
     return card
 
@@ -223,32 +260,54 @@ def card_audit_read(*, card: OtpCard, actor: Actor) -> None:
     _card_audit(card, actor, "card.read_back")
 
 
+def cards_audit_read(*, cards: list[OtpCard], actor: Actor) -> None:
+    """card_audit_read for each card, in one INSERT (the API's list)."""
+    AuditEvent.objects.bulk_create(
+        audit_event(
+            actor=actor,
+            action="card.read_back",
+            organization=card.organization,
+            target=card,
+            detail={"ext_id": card.ext_id, "state": card.state, "version": card.version},
+        )
+        for card in cards
+    )
+
+
 @transaction.atomic
 def card_delete(*, card: OtpCard, actor: Actor) -> None:
     _card_audit(card, actor, "card.delete")
     card.delete()
 
 
-def _current_card(person: OtpUser, now) -> OtpCard:
-    """The person's most recent card that is not archived, locked for the check, with a run-out
-    temporary lock written back as active."""
-    card = (
-        OtpCard.objects.select_for_update()
-        .select_related("policy", "organization")
-        .filter(otp_user=person)
-        .exclude(state=CardState.ARCHIVED)
-        .order_by("-created_at", "-id")
-        .first()
+def _current_card(person: OtpUser | models.QuerySet, now) -> tuple[OtpCard, bool]:
+    """The person's most recent card that is not archived, locked for the check, with its person, and
+    whether a run-out temporary lock was lifted on it (written back as active by the caller's save).
+
+    `person` may be a queryset naming the person (the API's path), so that the person and the card are
+    found in one query."""
+    # The latest failure on any of the person's cards comes along (nevisIDM's userLastLoginFailure).
+    latest_failure = (
+        OtpCard.objects.filter(otp_user=OuterRef("otp_user"), last_failed_login_at__isnull=False)
+        .order_by("-last_failed_login_at")
+        .values("last_failed_login_at")[:1]
     )
+    cards = (
+        OtpCard.objects.select_for_update(of=("self",))
+        .select_related("policy", "organization", "otp_user")
+        .annotate(person_last_failed_login_at=Subquery(latest_failure))
+    )
+    cards = cards.filter(otp_user__in=person) if isinstance(person, models.QuerySet) else cards.filter(otp_user=person)
+    card = next(iter(cards.exclude(state=CardState.ARCHIVED).order_by("-created_at", "-id")[:1]), None)
     if card is None:
         raise NoCard()
-    if card.state == CardState.TMP_LOCKED and card.effective_state(now) == CardState.ACTIVE:
+    lifted = card.state == CardState.TMP_LOCKED and card.effective_state(now) == CardState.ACTIVE
+    if lifted:
         card.state = card_maths.next_state(card.state, card_maths.Event.TMP_LOCK_EXPIRED)
         card.state_change_reason = "tmp-lock-expired"
         card.tmp_locked_until = None
         _bump(card, now)
-        card.save()
-    return card
+    return card, lifted
 
 
 def _refusal(card: OtpCard, actor: Actor, action: str, now) -> Exception | None:
@@ -263,12 +322,12 @@ def _refusal(card: OtpCard, actor: Actor, action: str, now) -> Exception | None:
     return None
 
 
-def card_challenge(*, person: OtpUser, actor: Actor) -> tuple[OtpCard, str | None]:
+def card_challenge(*, person: OtpUser | models.QuerySet, actor: Actor) -> tuple[OtpCard, str | None]:
     """Names an unused cell of the person's current card for them to answer, and marks it used so that it
     is never challenged again. The challenge is None when every cell has been used."""
     with transaction.atomic():
         now = timezone.now()
-        card = _current_card(person, now)
+        card, changed = _current_card(person, now)
         challenge = None
         refusal = _refusal(card, actor, "card.challenge", now)
         if refusal is None:
@@ -282,17 +341,24 @@ def card_challenge(*, person: OtpUser, actor: Actor) -> tuple[OtpCard, str | Non
                 geometry = card_maths.Geometry(card.rows, card.cols, card.coordinate_card_format)
                 challenge = card.latest_challenge = geometry.challenge_name(index)
                 _bump(card, now)
-                card.save()
+                changed = True
                 _card_audit(card, actor, "card.challenge", challenge=challenge)
                 if card.low_on_challenges and not was_low:
                     _card_audit(card, actor, "card.low_on_challenges", cells_remaining=card.cells_remaining)
+        if changed:
+            card.save()
     if refusal is not None:
         raise refusal
     return card, challenge
 
 
 def card_login(
-    *, person: OtpUser, challenge: str, password: str, actor: Actor, update_login_info: bool = False
+    *,
+    person: OtpUser | models.QuerySet,
+    challenge: str,
+    password: str,
+    actor: Actor,
+    update_login_info: bool = False,
 ) -> LoginResult:
     """Checks the answer to the card's waiting challenge, in one transaction under the card's row lock.
 
@@ -302,16 +368,17 @@ def card_login(
     not the one waiting is refused without counting, so a replayed right answer never succeeds twice."""
     with transaction.atomic():
         now = timezone.now()
-        card = _current_card(person, now)
+        card, changed = _current_card(person, now)
         outcome = None
         refusal = _refusal(card, actor, "card.login", now)
         if refusal is None:
             outcome = _judge_card(card, challenge, password, now)
             if outcome == LoginOutcome.SUCCESS and update_login_info:
-                OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
+                OtpUser.objects.filter(pk=card.otp_user_id).update(last_login_at=now)
+                card.otp_user.last_login_at = now
             if outcome != LoginOutcome.NO_CHALLENGE:
                 _bump(card, now)
-                card.save()
+                changed = True
             _card_audit(
                 card,
                 actor,
@@ -320,6 +387,8 @@ def card_login(
                 reason=outcome.value,
                 failed_login_count=card.failed_login_count,
             )
+        if changed:
+            card.save()
     if refusal is not None:
         raise refusal
     return LoginResult(outcome=outcome, card=card)
@@ -362,6 +431,7 @@ __all__ = [
     "CardLimitReached",
     "CardLocked",
     "CardNotUsable",
+    "DuplicateExtId",
     "LoginOutcome",
     "LoginResult",
     "NoCard",
@@ -376,4 +446,5 @@ __all__ = [
     "card_policy_default",
     "card_replace",
     "card_set_state",
+    "cards_audit_read",
 ]

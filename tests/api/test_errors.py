@@ -18,6 +18,7 @@ def broken(monkeypatch):
         raise RuntimeError("the database fell over")
 
     monkeypatch.setattr(services, "code_verify", explode)
+    monkeypatch.setattr(services, "code_check", explode)
 
 
 def basic(api_key, secret: str) -> str:

@@ -16,7 +16,6 @@ from otpsite.api.manage import errors, manage_pb2, serializers
 from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
 from otpsite.api.schema import error_responses
 from otpusers.audit import Actor
-from otpusers.models import OtpUser
 
 PROTOBUF_MESSAGES = {
     "validate_otp": (manage_pb2.ValidateOtpRequest, manage_pb2.ValidateOtpResponse),
@@ -96,7 +95,7 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
         body = serializers.ManageValidateOtpSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        outcome = services.code_verify(
+        result = services.code_check(
             organization=request.auth.organization,
             identifier_type=IdentifierType.USER_NAME,
             identifier_value=data["userName"],
@@ -106,14 +105,9 @@ class ManageUserOtpViewSet(viewsets.GenericViewSet):
             record_login=True,
             actor=self.actor(),
         )
-        if outcome != VerifyOutcome.SUCCESS:
+        if result.outcome != VerifyOutcome.SUCCESS:
             raise SurfaceError(errors.ManageError.OTP_INVALID)
-        person = (
-            OtpUser.objects.filter(organization=request.auth.organization)
-            .with_identifier("user_name", data["userName"])
-            .get()
-        )
-        return self.envelope(user=serializers.ManageUserSerializer(person).data)
+        return self.envelope(user=serializers.ManageUserSerializer(result.person).data)
 
     @extend_schema(
         operation_id="manage_send_user_otp",

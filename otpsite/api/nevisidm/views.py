@@ -1,4 +1,4 @@
-from django.db.models import Max
+from django.db.models import Q
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -17,7 +17,7 @@ from otpsite.api.schema import error_responses
 from otpsite.api.scoping import scope_to_caller
 from otpusers.audit import Actor
 from otpusers.choices import ActorType
-from otpusers.models import OtpUser
+from otpusers.models import OtpUser, identifier_condition, one_or_none
 
 PATH_PARAMETERS = [
     OpenApiParameter("clientExtId", str, OpenApiParameter.PATH, description="External id of the client."),
@@ -49,16 +49,30 @@ class NevisUserMixin:
             raise NotFound()
         return value
 
-    @cached_property
-    def person(self) -> OtpUser:
+    def path_condition(self, through: str = "") -> Q:
+        """The path's client and user, as a condition on the person (or, with `through`, on a model that
+        leads to them), served by the unique indexes on the client's and the user's external ids. A
+        self-admin token may only name its own client and user."""
         client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
-        people = OtpUser.objects.select_related("organization").filter(organization__ext_id=client, ext_id=user)
         if isinstance(self.request.auth, SelfAdminToken):
             if (self.request.auth.client_ext_id, self.request.auth.user_ext_id) != (client, user):
                 raise PermissionDenied("A self-admin token acts only on its own user's credentials.")
-        else:
-            people = scope_to_caller(people, self.request, "organization")
-        person = people.first()
+        return Q(**{f"{through}organization__ext_id": client}) & identifier_condition(
+            "ext_id", user, through=through, exact_case=True
+        )
+
+    def scoped(self, queryset, organization_path: str):
+        if isinstance(self.request.auth, SelfAdminToken):
+            return queryset
+        return scope_to_caller(queryset, self.request, organization_path)
+
+    def people(self):
+        """The path's person as a queryset (no query yet), for a service to find them with their card."""
+        return self.scoped(OtpUser.objects.filter(self.path_condition()), "organization")
+
+    @cached_property
+    def person(self) -> OtpUser:
+        person = one_or_none(self.people().select_related("organization"))
         if person is None:
             raise NotFound()
         return person
@@ -158,13 +172,17 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
+        """The path user's cards, found with the user and client in one query (no query for the person
+        first); the organization comes along for the audit."""
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return OtpCard.objects.filter(otp_user=self.person).select_related("policy", "otp_user").order_by("id")
+        cards = OtpCard.objects.filter(self.path_condition(through="otp_user__"))
+        return self.scoped(cards, "organization").select_related("policy", "otp_user", "organization").order_by("id")
 
     def get_object(self) -> OtpCard:
         ext_id = self._valid(self.kwargs.get(self.lookup_url_kwarg))
-        card = self.get_queryset().filter(ext_id=ext_id).first()
+        # The card's external id is unique in its organization: that index finds it.
+        card = one_or_none(self.get_queryset().filter(ext_id=ext_id, organization__ext_id=self.kwargs["clientExtId"]))
         if card is None:
             raise NotFound()
         return card
@@ -174,10 +192,11 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
         page.is_valid(raise_exception=True)
         limit = page.validated_data.get("limit") or 100
         cards = list(self.get_queryset().filter(id__gt=page.validated_data.get("after", 0))[: limit + 1])
+        if not cards:
+            self.person  # noqa: B018 - an unknown user is errors.noRecord, a user with no card an empty page
         more = len(cards) > limit
         cards = cards[:limit]
-        for card in cards:
-            services.card_audit_read(card=card, actor=self.actor())
+        services.cards_audit_read(cards=cards, actor=self.actor())
         return Response(
             {
                 "items": self.get_serializer(cards, many=True).data,
@@ -204,11 +223,6 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
             ).first()
             if policy is None:
                 raise SurfaceError("errors.missingReferenceData", f"no policy {data['policyExtId']!r}")
-        if (
-            "extId" in data
-            and OtpCard.objects.filter(organization=self.person.organization, ext_id=data["extId"]).exists()
-        ):
-            raise SurfaceError("errors.duplicateValue", f"extId {data['extId']!r}")
         try:
             card = services.card_create(
                 person=self.person,
@@ -219,6 +233,8 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
             )
         except services.CardLimitReached:
             raise SurfaceError("errors.tooManyOTPCards") from None
+        except services.DuplicateExtId:
+            raise SurfaceError("errors.duplicateValue", f"extId {data['extId']!r}") from None
         response = Response(self.get_serializer(card).data, status=status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(f"{request.path.rstrip('/')}/{card.ext_id}")
         return response
@@ -315,7 +331,7 @@ class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
         },
     )
     def challenge(self, request, *args, **kwargs):
-        card, challenge = self._refusals(lambda: services.card_challenge(person=self.person, actor=self.actor()))
+        card, challenge = self._refusals(lambda: services.card_challenge(person=self.people(), actor=self.actor()))
         return Response({"challenge": challenge, "status": card.effective_state()})
 
     @extend_schema(
@@ -336,7 +352,7 @@ class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
         data = body.validated_data
         result = self._refusals(
             lambda: services.card_login(
-                person=self.person,
+                person=self.people(),
                 challenge=data["challenge"],
                 password=data["password"],
                 update_login_info=data["updateLoginInfoOnSuccess"],
@@ -345,19 +361,20 @@ class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
         )
         status_code, description = errors.LOGIN_STATUS[result.outcome.value]
         card = result.card
-        self.person.refresh_from_db(fields=["last_login_at"])
-        user_last_failure = OtpCard.objects.filter(otp_user=self.person).aggregate(latest=Max("last_failed_login_at"))
+        # The latest failure on any of the user's cards: read with the card (before this answer), or this one.
+        failures = [card.person_last_failed_login_at, card.last_failed_login_at]
+        user_last_failure = max((failure for failure in failures if failure is not None), default=None)
         field = serializers.NevisDateTimeField()
         return Response(
             {
                 "statusCode": status_code,
                 "description": description,
-                "userExtId": self.person.ext_id,
-                "clientExtId": self.person.organization.ext_id,
+                "userExtId": card.otp_user.ext_id,
+                "clientExtId": card.organization.ext_id,
                 "credentialExtId": card.ext_id,
                 "credentialType": "OTP Card",
-                "userLastLogin": field.to_representation(self.person.last_login_at),
-                "userLastLoginFailure": field.to_representation(user_last_failure["latest"]),
+                "userLastLogin": field.to_representation(card.otp_user.last_login_at),
+                "userLastLoginFailure": field.to_representation(user_last_failure),
                 "credentialLastLogin": field.to_representation(card.last_successful_login_at),
                 "credentialLastLoginFailure": field.to_representation(card.last_failed_login_at),
                 "successfulLoginCount": card.successful_login_count,
