@@ -2,7 +2,7 @@ import re
 
 import django_filters
 from django import forms
-from django.db.models import F
+from django.db.models import F, Subquery
 from drf_spectacular.utils import extend_schema_field
 
 from otpusers.choices import Visibility
@@ -27,6 +27,17 @@ class PublicIdFormField(forms.CharField):
 
 class PublicIdFilter(django_filters.CharFilter):
     field_class = PublicIdFormField
+
+
+class PublishedApplicationFilter(PublicIdFilter):
+    """By the publication's public id, compared as its primary key found first: the list then reads the
+    publication's rows from its own index in the page's order (a join would leave them to be sorted)."""
+
+    def filter(self, queryset, value):
+        if not value:
+            return queryset
+        found = PublishedApplication.objects.filter(public_id=value).values("pk")[:1]
+        return queryset.filter(published_application=Subquery(found))
 
 
 class SortFormField(forms.CharField):
@@ -85,7 +96,7 @@ class AppAccessFilterSet(django_filters.FilterSet):
         "lastDownloadDate": "last_download_at",
     }
 
-    publishedApplicationId = PublicIdFilter(
+    publishedApplicationId = PublishedApplicationFilter(
         field_name="published_application__public_id", help_text="Only this published application's users."
     )
     applicationId = PublicIdFilter(

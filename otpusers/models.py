@@ -236,6 +236,13 @@ def identifier_condition(field: str, value: str, *, through: str = "", exact_cas
 
 
 class OtpUserQuerySet(models.QuerySet):
+    def as_one_id(self) -> models.Subquery:
+        """The id of the one person this queryset names, as a subquery, to find their codes, cards or
+        accesses in the same query: `otp_user=people.as_one_id()`. PostgreSQL runs it first (an InitPlan
+        through the identifier's index) and then reads the person's rows through their own index; a join
+        would let it walk a time-ordered index of every person's rows instead, looking for theirs."""
+        return models.Subquery(self.order_by().values("pk")[:1])
+
     def with_identifier(self, field: str, value: str, *, exact_case: bool = False) -> "OtpUserQuerySet":
         """People whose identifier `field` equals `value` (see identifier_condition)."""
         return self.filter(identifier_condition(field, value, exact_case=exact_case))

@@ -27,7 +27,7 @@ from credentials.models import IssuedCode
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import Organization, OtpUser, identifier_condition, one_or_none
+from otpusers.models import Organization, OtpUser, one_or_none
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -419,8 +419,9 @@ def code_check(
                     IssuedCode.objects.select_for_update(of=("self",))
                     .select_related("otp_user")
                     .filter(
-                        identifier_condition(field, identifier_value, through="otp_user__"),
-                        otp_user__organization=organization,
+                        otp_user=OtpUser.objects.filter(organization=organization)
+                        .with_identifier(field, identifier_value)
+                        .as_one_id(),
                         scope=scope,
                         superseded_at__isnull=True,
                     )
@@ -508,8 +509,9 @@ def code_read_back(
         candidates = (
             IssuedCode.objects.outstanding(now)
             .filter(
-                identifier_condition(_identifier_field(identifier_type), identifier_value, through="otp_user__"),
-                otp_user__organization=organization,
+                otp_user=OtpUser.objects.filter(organization=organization)
+                .with_identifier(_identifier_field(identifier_type), identifier_value)
+                .as_one_id(),
                 scope=scope,
             )
             .exclude(code_sealed="")

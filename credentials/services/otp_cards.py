@@ -297,7 +297,7 @@ def _current_card(person: OtpUser | models.QuerySet, now) -> tuple[OtpCard, bool
         .select_related("policy", "organization", "otp_user")
         .annotate(person_last_failed_login_at=Subquery(latest_failure))
     )
-    cards = cards.filter(otp_user__in=person) if isinstance(person, models.QuerySet) else cards.filter(otp_user=person)
+    cards = cards.filter(otp_user=person.as_one_id() if isinstance(person, models.QuerySet) else person)
     card = next(iter(cards.exclude(state=CardState.ARCHIVED).order_by("-created_at", "-id")[:1]), None)
     if card is None:
         raise NoCard()

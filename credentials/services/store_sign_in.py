@@ -7,8 +7,6 @@ request hands one task to the background whichever it is, and the task either is
 
 from functools import partial
 
-from django.db.models import F
-
 from credentials import background, codes
 from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
 from credentials.services import issued_codes
@@ -16,18 +14,19 @@ from otpusers import services as otpuser_services
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import AppAccess, PublishedApplication, identifier_condition, one_or_none
+from otpusers.models import AppAccess, OtpUser, PublishedApplication, one_or_none
 
 
 def _access_for(published_application_id: int, email: str) -> AppAccess | None:
     """The access of the person with this email (in the application's organization) to the application,
     in one query: the unique index on the email finds the person, the unique (application, person) index
     the access."""
+    people = OtpUser.objects.filter(
+        organization__stores__published_applications=published_application_id
+    ).with_identifier("email", email)
     return one_or_none(
         AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
-            identifier_condition("email", email, through="otp_user__"),
-            published_application_id=published_application_id,
-            otp_user__organization=F("store__organization"),
+            published_application_id=published_application_id, otp_user=people.as_one_id()
         )
     )
 

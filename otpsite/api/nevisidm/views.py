@@ -49,17 +49,14 @@ class NevisUserMixin:
             raise NotFound()
         return value
 
-    def path_condition(self, through: str = "") -> Q:
-        """The path's client and user, as a condition on the person (or, with `through`, on a model that
-        leads to them), served by the unique indexes on the client's and the user's external ids. A
-        self-admin token may only name its own client and user."""
+    def path_condition(self) -> Q:
+        """The path's client and user, as a condition on the person, served by the unique indexes on the
+        client's and the user's external ids. A self-admin token may only name its own client and user."""
         client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
         if isinstance(self.request.auth, SelfAdminToken):
             if (self.request.auth.client_ext_id, self.request.auth.user_ext_id) != (client, user):
                 raise PermissionDenied("A self-admin token acts only on its own user's credentials.")
-        return Q(**{f"{through}organization__ext_id": client}) & identifier_condition(
-            "ext_id", user, through=through, exact_case=True
-        )
+        return Q(organization__ext_id=client) & identifier_condition("ext_id", user, exact_case=True)
 
     def scoped(self, queryset, organization_path: str):
         if isinstance(self.request.auth, SelfAdminToken):
@@ -176,7 +173,7 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
         first); the organization comes along for the audit."""
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        cards = OtpCard.objects.filter(self.path_condition(through="otp_user__"))
+        cards = OtpCard.objects.filter(otp_user=self.people().as_one_id())
         return self.scoped(cards, "organization").select_related("policy", "otp_user", "organization").order_by("id")
 
     def get_object(self) -> OtpCard:
