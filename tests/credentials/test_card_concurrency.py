@@ -45,3 +45,19 @@ def test_parallel_creates_never_make_a_third_card():
     person = card_holder()
     results = run_in_parallel(lambda: services.card_create(person=person, actor=ACTOR), count=10)
     assert Counter(type(result).__name__ for result in results) == {"OtpCard": 2, "CardLimitReached": 8}
+
+
+def test_parallel_patches_never_lose_a_write():
+    """Two patches read at one version cannot both be written: every written one moved the version by one."""
+    person = card_holder()
+    card = services.card_create(person=person, actor=ACTOR)
+
+    def patch():
+        read = OtpCard.objects.select_related("policy", "organization").get(pk=card.pk)
+        return services.card_set_state(card=read, comment="mine", expected_version=read.version, actor=ACTOR)
+
+    results = run_in_parallel(patch, count=10)
+    written = [result for result in results if isinstance(result, OtpCard)]
+    assert len(written) + sum(isinstance(result, services.StaleVersion) for result in results) == 10
+    assert len(written) >= 1
+    assert OtpCard.objects.get(pk=card.pk).version == len(written)
