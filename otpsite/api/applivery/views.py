@@ -85,6 +85,10 @@ def _responses(success, *errors_shown: int) -> dict:
 @extend_schema_view(
     list=extend_schema(
         summary="List OTP users with optional filtering",
+        description="Newest first unless `sort` says otherwise. `totalDocs` is exact: unfiltered, or filtered "
+        "by `publishedApplicationId` alone, it comes from each publication's count of OTP users, which the "
+        "database keeps in the same transaction as every create and delete; with `applicationId` or `email` "
+        "the matches are counted.",
         parameters=PATH_PARAMETERS,
         responses=_responses(serializers.OtpUserListResponseSerializer, 400, 401, 403, 404),
     ),
