@@ -31,9 +31,9 @@ def assert_budgets(*, what: str, prepare, request, cold: int, warm: int, clear_c
     """Runs `request(prepare())` with an empty API-key cache, then again with the key remembered, each within
     its budget. `prepare` (not counted) makes what one request needs, e.g. a fresh code to validate."""
     for temperature, budget in (("cold", cold), ("warm", warm)):
+        argument = prepare()
         if temperature == "cold":
             clear_cache()
-        argument = prepare()
         with at_most(budget, f"{what}, {temperature} API-key cache"):
             response = request(argument)
         assert response.status_code in expect, (response.status_code, getattr(response, "content", b"")[:500])
