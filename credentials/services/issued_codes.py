@@ -466,9 +466,28 @@ def code_check(
     return VerifyResult(outcome=outcome, person=person)
 
 
-def code_verify(**kwargs) -> VerifyOutcome:
-    """code_check's outcome alone (same keyword arguments)."""
-    return code_check(**kwargs).outcome
+def code_verify(
+    *,
+    organization: Organization,
+    identifier_type: str,
+    identifier_value: str,
+    scope: str,
+    code: str,
+    actor: Actor,
+    phone_number: str | None = None,
+    record_login: bool = False,
+) -> VerifyOutcome:
+    """code_check's outcome alone."""
+    return code_check(
+        organization=organization,
+        identifier_type=identifier_type,
+        identifier_value=identifier_value,
+        scope=scope,
+        code=code,
+        actor=actor,
+        phone_number=phone_number,
+        record_login=record_login,
+    ).outcome
 
 
 def code_read_back(
