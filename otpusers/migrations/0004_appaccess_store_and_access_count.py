@@ -119,7 +119,7 @@ def drop_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("otpusers", "0001_initial")]
+    dependencies = [("otpusers", "0003_admin_search_indexes")]
 
     operations = [
         migrations.AddField(
