@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from credentials import services as credential_services
-from credentials.choices import IdentifierType, Scope
+from credentials.choices import Channel, IdentifierType, Scope
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import AppAccess, Organization, PublishedApplication
@@ -53,8 +53,8 @@ INSERT INTO otpusers_store (created_at, updated_at, organization_id, name, slug,
 SELECT now(), now(), id, 'Store ' || slug, 'store-' || slug, 'public', public_id FROM otpusers_organization;
 
 INSERT INTO otpusers_publishedapplication (created_at, updated_at, store_id, name, slug, visibility,
-    application_public_id, build_file, public_id, access_count)
-SELECT now(), now(), id, 'App', 'app', 'active', public_id, '', lpad(to_hex(id + 1000000), 24, '0'), 0
+    application_public_id, build_file, notify_otp_users_on_new_build, public_id, access_count)
+SELECT now(), now(), id, 'App', 'app', 'active', public_id, '', false, lpad(to_hex(id + 1000000), 24, '0'), 0
 FROM otpusers_store;
 
 INSERT INTO otpusers_apikey (created_at, updated_at, organization_id, name, key_id, secret_sha256, secret_md5_sha256,
@@ -283,7 +283,7 @@ def test_issue_locks_the_person_and_reads_their_recent_codes_through_indexes(see
             identifier_type=IdentifierType.USER_NAME,
             identifier_value=person.user_name,
             scope=Scope.GENERIC,
-            destinations=[credential_services.Destination("sms", "")],
+            destinations=[credential_services.Destination(Channel.SMS, "")],
             actor=ACTOR,
         )
     )

@@ -215,9 +215,9 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
         data = body.validated_data
         policy = None
         if "policyExtId" in data:
-            policy = CardPolicy.objects.filter(
-                organization=self.person.organization, ext_id=data["policyExtId"]
-            ).first()
+            policy = one_or_none(
+                CardPolicy.objects.filter(organization=self.person.organization, ext_id=data["policyExtId"])
+            )
             if policy is None:
                 raise SurfaceError("errors.missingReferenceData", f"no policy {data['policyExtId']!r}")
         try:
