@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrations-check check proto clean
+.PHONY: run test lint format migrations-check check proto clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ check: lint migrations-check test
 # Regenerates the manage surface's protobuf module from manage.proto (the generated file is checked in).
 proto: $(VENV)/.dev
 	$(PY) -m grpc_tools.protoc -I otpsite/api/manage --python_out=otpsite/api/manage otpsite/api/manage/manage.proto
+
+# Load benchmark on a throwaway PostgreSQL: SCALE=50k|1m, DURATION=10, CONNECTIONS=8, WORKERS=2, PGBOUNCER=1
+# (see bench/run.py and docs/scaling.md). Installs wrk and PgBouncer with apt-get when they are missing.
+bench: $(VENV)/.runtime
+	bench/run.sh
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .ruff_cache
