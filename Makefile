@@ -45,7 +45,8 @@ check: lint migrations-check test
 proto: $(VENV)/.dev
 	$(PY) -m grpc_tools.protoc -I otpsite/api/manage --python_out=otpsite/api/manage otpsite/api/manage/manage.proto
 
-# Load benchmark on a throwaway PostgreSQL: SCALE=50k|1m, DURATION=10, CONNECTIONS=8, WORKERS=2, PGBOUNCER=1
+# Load benchmark on a throwaway PostgreSQL: SCALE=50k|1m, DURATION=10, CONNECTIONS=8, WORKERS=2, PGBOUNCER=1,
+# PGBENCH=1 (also the primary's write ceiling)
 # (see bench/run.py and docs/scaling.md). Installs wrk and PgBouncer with apt-get when they are missing.
 bench: $(VENV)/.runtime
 	bench/run.sh

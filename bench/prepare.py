@@ -21,6 +21,8 @@ from urllib.parse import quote, urlencode
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.db.models import AutoField
 from django.utils import timezone
 
 from bench.seed import SCOPES, BulkIds, Scale
@@ -186,7 +188,10 @@ def _card(person_id: int, organization: Organization, policy, now, challenge: bo
         updated_at=now,
     )
     card.ext_id = card.public_id
-    cells = card_maths.generate_cells(geometry, policy.cell_length)
+    # Uniform digits as card_maths.generate_cells makes them, drawn as one big random number per card (fast).
+    width = policy.cell_length * geometry.cells
+    digits = f"{secrets.randbelow(10**width):0{width}d}"
+    cells = [digits[index : index + policy.cell_length] for index in range(0, width, policy.cell_length)]
     card.grid_sealed = crypto.seal("".join(cells), associated_data=f"otpcard:{card.public_id}")
     counters = [0] * geometry.cells
     name = answer = ""
@@ -200,9 +205,15 @@ def _card(person_id: int, organization: Organization, policy, now, challenge: bo
     return card, name, answer
 
 
-def _bulk(model, rows: list, batch: int = 5000) -> None:
-    for start in range(0, len(rows), batch):
-        model.objects.bulk_create(rows[start : start + batch])
+def _bulk(model, rows: list) -> None:
+    """Writes model instances with COPY (bulk_create is the slow part of preparing at this volume)."""
+    fields = [field for field in model._meta.concrete_fields if not isinstance(field, AutoField)]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields])
 
 
 def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int) -> list[Endpoint]:
@@ -214,40 +225,41 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
     access = lambda n: ids.accesses + n  # noqa: E731
     wrong_guesses = 4  # one under the organization's 5 attempts, so no wrong guess finds a locked code
     code_pools = Pools(scale.people, seed=9).draw(
-        {"right": consume, "wrong": -(-consume // wrong_guesses), "room": consume, "read": READ_POOL}
-    )
-    card_pools = Pools(scale.people, seed=10).draw(
         {
-            "login": consume,
-            "patch": consume,
-            "replace": consume,
-            "delete": consume,
-            "create": consume,
+            "right": consume,
+            "wrong": -(-consume // wrong_guesses),
+            "room": consume,
+            "unaccess": consume,
             "read": READ_POOL,
         }
     )
+    # A card is PATCHed (comment only, version 0 → 1) before it logs in, and replaced before it is deleted.
+    card_pools = Pools(scale.people, seed=10).draw(
+        {"patch_login": consume, "replace_delete": consume, "create": consume, "read": READ_POOL}
+    )
 
-    # Codes: 11 right ones per person (9 Capillary scopes, GENERIC for manage, STORE_LOGIN for the store page),
-    # 10 to guess wrong per person, one readable per reader.
+    # Right codes: GENERIC (manage) and STORE_LOGIN (store page) for each person of the pool, the 9 Capillary
+    # scopes for the first ninth; codes to guess wrong likewise. Read-back codes are sealed.
     issued, right, wrong = [], {}, {}
-    for n in code_pools["right"]:
-        for scope in [*CAPILLARY_SCOPES, "GENERIC", "STORE_LOGIN"]:
-            code, plaintext = _issue(person(n), n, scope, organization, now, sealed=True)
-            issued.append(code)
-            right[n, scope] = plaintext
-    for n in code_pools["wrong"]:
-        for scope in [*CAPILLARY_SCOPES, "GENERIC"]:
-            code, plaintext = _issue(person(n), n, scope, organization, now, sealed=True)
-            issued.append(code)
-            wrong[n, scope] = "0" * len(plaintext) if plaintext != "0" * len(plaintext) else "1" * len(plaintext)
+    capillary_right = code_pools["right"][: -(-consume // len(CAPILLARY_SCOPES))]
+    capillary_wrong = code_pools["wrong"][: -(-consume // (len(CAPILLARY_SCOPES) * wrong_guesses))]
+    wanted = [(n, scope, right) for n in code_pools["right"] for scope in ("GENERIC", "STORE_LOGIN")]
+    wanted += [(n, scope, right) for n in capillary_right for scope in CAPILLARY_SCOPES]
+    wanted += [(n, "GENERIC", wrong) for n in code_pools["wrong"]]
+    wanted += [(n, scope, wrong) for n in capillary_wrong for scope in CAPILLARY_SCOPES]
+    for n, scope, plaintexts in wanted:
+        code, plaintext = _issue(person(n), n, scope, organization, now, sealed=False)
+        issued.append(code)
+        guess = plaintext if plaintexts is right else ("1" if plaintext[0] == "0" else "0") + plaintext[1:]
+        plaintexts[n, scope] = guess
     for n in code_pools["read"]:
         issued.append(_issue(person(n), n, "COUPON", organization, now, sealed=True)[0])
     _bulk(IssuedCode, issued)
 
     cards, answers = [], []
-    for pool in ("login", "patch", "replace", "delete", "read"):
+    for pool in ("patch_login", "replace_delete", "read"):
         for n in card_pools[pool]:
-            card, name, answer = _card(person(n), organization, policy, now, challenge=pool == "login")
+            card, name, answer = _card(person(n), organization, policy, now, challenge=pool == "patch_login")
             cards.append(card)
             answers.append((pool, n, card.ext_id, name, answer))
     _bulk(OtpCard, cards)
@@ -273,7 +285,7 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
     read_accesses = [access(n) for n in code_pools["read"]]
     access_public_ids = dict(AppAccess.objects.filter(pk__in=read_accesses).values_list("pk", "public_id"))
     delete_public_ids = dict(
-        AppAccess.objects.filter(pk__in=[access(n) for n in card_pools["delete"]]).values_list("pk", "public_id")
+        AppAccess.objects.filter(pk__in=[access(n) for n in code_pools["unaccess"]]).values_list("pk", "public_id")
     )
     endpoints = []
 
@@ -306,7 +318,7 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
         }
         e.add("POST", applivery, _json(body), **auth, **json_headers)
     e = endpoint("Applivery DELETE", "applivery", "other")
-    for n in card_pools["delete"]:
+    for n in code_pools["unaccess"]:
         e.add("DELETE", f"{applivery}/{delete_public_ids[access(n)]}", **auth)
 
     auth = {"Authorization": tenant.basic_md5}
@@ -323,13 +335,13 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
             e.add("POST", "/v2/otp/generate", _json(body), **auth, **json_headers)
     e = endpoint("Capillary validate right", "capillary", "write")
     for scope in CAPILLARY_SCOPES:
-        for n in code_pools["right"]:
+        for n in capillary_right:
             body = {"entityType": "MOBILE", "entityValue": mobile(n), "action": scope, "code": right[n, scope]}
             e.add("POST", "/v2/otp/validate", _json(body), **auth, **json_headers)
     e = endpoint("Capillary validate wrong", "capillary", "write")
     for _ in range(wrong_guesses):
         for scope in CAPILLARY_SCOPES:
-            for n in code_pools["wrong"]:
+            for n in capillary_wrong:
                 body = {"entityType": "MOBILE", "entityValue": mobile(n), "action": scope, "code": wrong[n, scope]}
                 e.add("POST", "/v2/otp/validate", _json(body), **auth, **json_headers)
 
@@ -362,21 +374,21 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
     for n in card_pools["create"]:
         e.add("POST", f"{nevis_core}/u{n}/otp-credentials", _json({"stateName": "active"}), **auth, **json_headers)
     e = endpoint("nevisIDM PATCH", "nevisidm", "other")
-    for n, ext_id, _, _ in by_pool["patch"]:
+    for n, ext_id, _, _ in by_pool["patch_login"]:
         body = {"version": 0, "modificationComment": "bench"}
         e.add("PATCH", f"{nevis_core}/u{n}/otp-credentials/{ext_id}", _json(body), **auth, **json_headers)
     e = endpoint("nevisIDM replace", "nevisidm", "other")
-    for n, ext_id, _, _ in by_pool["replace"]:
+    for n, ext_id, _, _ in by_pool["replace_delete"]:
         body = {"version": 0, "modificationComment": "bench"}
         e.add("POST", f"{nevis_core}/u{n}/otp-credentials/{ext_id}/replace", _json(body), **auth, **json_headers)
     e = endpoint("nevisIDM DELETE", "nevisidm", "other", expect=(204,))
-    for n, ext_id, _, _ in by_pool["delete"]:
+    for n, ext_id, _, _ in by_pool["replace_delete"]:
         e.add("DELETE", f"{nevis_core}/u{n}/otp-credentials/{ext_id}", **auth)
     e = endpoint("nevisIDM challenge", "nevisidm", "write", cycle=True)
-    for n, _, _, _ in by_pool["read"] * 100:  # 168 cells a card: no card runs out
+    for n, _, _, _ in by_pool["read"]:  # cycled: 168 cells a card, so no card runs out
         e.add("POST", f"{nevis_auth}/u{n}/otp/challenge", **auth)
     e = endpoint("nevisIDM login", "nevisidm", "write")
-    for n, _, name, answer in by_pool["login"]:
+    for n, _, name, answer in by_pool["patch_login"]:
         e.add(
             "POST",
             f"{nevis_auth}/u{n}/otp/login",

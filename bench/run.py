@@ -264,6 +264,12 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def primary_table(rows: list[dict]) -> str:
+    from bench.primary import table as pgbench_table
+
+    return pgbench_table(rows)
+
+
 def admin_table(pages: list[dict]) -> str:
     lines = ["| admin page | query | status | median ms | max ms | ≤ 300 ms |", "|---|---|---:|---:|---:|---|"]
     for page in pages:
@@ -287,6 +293,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--only", nargs="*", help="endpoint names to run (default: all)")
     parser.add_argument("--no-admin", action="store_true", help="skip the admin pages")
+    parser.add_argument(
+        "--pgbench", action="store_true", default=os.environ.get("PGBENCH", "") not in ("", "0"),
+        help="after the load, measure the primary's write ceiling with pgbench (bench/primary.py)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("bench: set DATABASE_URL, or run `make bench` (it starts a throwaway PostgreSQL).")
@@ -299,7 +309,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from bench import admin_pages, prepare, seed
+    from bench import admin_pages, prepare, primary, seed
 
     if args.scale not in seed.SCALES:
         raise SystemExit(f"bench: SCALE must be one of {', '.join(seed.SCALES)}")
@@ -401,6 +411,11 @@ def main() -> None:
             pgbouncer.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    primary_rows = []
+    if args.pgbench:
+        primary_rows = primary.measure(
+            database_url=os.environ["DATABASE_URL"], organization_id=tenant.organization.pk, people=scale.people
+        )
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "conditions": {**conditions(args, load_at_start), "load_average_at_end": list(os.getloadavg())},
@@ -412,6 +427,7 @@ def main() -> None:
         "floor_runs": floors,
         "endpoints": rows,
         "admin_pages": pages,
+        "primary_pgbench": primary_rows,
     }
     write_results(report, args)
 
@@ -442,6 +458,12 @@ def write_results(report: dict, args) -> None:
     if report["admin_pages"]:
         slow = sum(1 for page in report["admin_pages"] if page["max_ms"] > ADMIN_TARGET_MS)
         body += f"\n## Admin pages (superuser; {slow} over 300 ms)\n\n" + admin_table(report["admin_pages"]) + "\n"
+    if report["primary_pgbench"]:
+        body += (
+            "\n## One primary's write ceiling (pgbench, bench/pgbench/*.sql, -M prepared, 15 s each)\n\n"
+            + primary_table(report["primary_pgbench"])
+            + "\n"
+        )
     (RESULTS / f"{stem}.md").write_text(body)
     print(body)
     say(f"wrote bench/results/{stem}.json and .md")
