@@ -224,7 +224,7 @@ def conditions(args, started_load: tuple[float, float, float]) -> dict:
         "gunicorn": version([sys.executable, "-m", "gunicorn", "--version"]),
         "postgresql": postgres,
         "postgresql_settings": settings,
-        "wrk": version(["wrk", "-v"]),
+        "wrk": " ".join(version(["wrk", "-v"]).split()[:2]),
         "pgbouncer": version(["pgbouncer", "--version"]) if args.pgbouncer else None,
         "commit": commit,
         "scale": args.scale,
