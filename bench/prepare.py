@@ -62,6 +62,8 @@ class Tenant:
     basic_md5: str
     superuser_id: int
     api_key_id: int
+    key_id: str
+    secret: str
 
 
 def create_tenant() -> Tenant:
@@ -102,6 +104,8 @@ def create_tenant() -> Tenant:
         basic_md5=basic(hashlib.md5(secret.encode()).hexdigest()),
         superuser_id=user.pk,
         api_key_id=api_key.pk,
+        key_id=api_key.key_id,
+        secret=secret,
     )
 
 
@@ -309,6 +313,13 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
             **auth,
             **json_headers,
         )
+    e = endpoint("Applivery stores list", "applivery", "list", cycle=True)
+    e.add("GET", f"/v1/organizations/{organization.public_id}/stores", **auth)
+    publications = f"/v1/organizations/{organization.public_id}/stores/{store.public_id}/pubApps"
+    e = endpoint("Applivery pubApps list", "applivery", "list", cycle=True)
+    e.add("GET", publications, **auth)
+    e = endpoint("Applivery pubApps GET", "applivery", "read", cycle=True)
+    e.add("GET", f"{publications}/{application.public_id}", **auth)
     e = endpoint("Applivery create", "applivery", "other")
     for index in range(consume):
         body = {
@@ -321,6 +332,8 @@ def build_endpoints(*, tenant: Tenant, scale: Scale, ids: BulkIds, consume: int)
     for n in code_pools["unaccess"]:
         e.add("DELETE", f"{applivery}/{delete_public_ids[access(n)]}", **auth)
 
+    e = endpoint("Capillary OAuth token", "capillary", "other", cycle=True)
+    e.add("POST", "/v3/oauth/token/generate", _json({"key": tenant.key_id, "secret": tenant.secret}), **json_headers)
     auth = {"Authorization": tenant.basic_md5}
     e = endpoint("Capillary GET (read back)", "capillary", "read", cycle=True)
     for n in code_pools["read"]:

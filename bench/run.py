@@ -41,6 +41,7 @@ ENVIRONMENT = {
     "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
     "OTPSITE_ENCRYPTION_KEYS": "bench:" + base64.urlsafe_b64encode(b"b" * 32).decode().rstrip("="),
     "OTPSITE_HMAC_KEY": "bench-hmac-" + "h" * 40,
+    "OTPSITE_CAPILLARY_OAUTH_JWT_KEY": "bench-oauth-" + "o" * 40,
     "OTPSITE_SMS_BACKEND": "bench.sms.DiscardSmsBackend",
     # The store page's code request does its work in the request, so that wrk measures it.
     "OTPSITE_BACKGROUND_TASKS": "inline",
