@@ -211,7 +211,6 @@ def conditions(args, started_load: tuple[float, float, float]) -> dict:
             return ""
         return (output.stdout or output.stderr).strip().splitlines()[0] if (output.stdout or output.stderr) else ""
 
-    commit = version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     return {
         "machine": f"{platform.node()} {platform.platform()}",
         "cpu": cpu,
@@ -227,7 +226,7 @@ def conditions(args, started_load: tuple[float, float, float]) -> dict:
         "postgresql_settings": settings,
         "wrk": " ".join(version(["wrk", "-v"]).split()[:2]),
         "pgbouncer": version(["pgbouncer", "--version"]) if args.pgbouncer else None,
-        "commit": commit,
+        "commit": args.commit,
         "scale": args.scale,
         "duration_s": args.duration,
         "connections": args.connections,
@@ -304,6 +303,9 @@ def main() -> None:
     os.environ.update(ENVIRONMENT)
     sys.path.insert(0, str(ROOT))
     load_at_start = os.getloadavg()
+    args.commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
 
     import django
 
