@@ -66,6 +66,11 @@ OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS = env_int("OTPSITE_CAPILLARY_OAUTH_TTL_SECON
 OTPSITE_BACKGROUND_TASKS = env_str("OTPSITE_BACKGROUND_TASKS", "thread")
 if OTPSITE_BACKGROUND_TASKS not in ("thread", "inline"):
     raise ImproperlyConfigured("OTPSITE_BACKGROUND_TASKS must be 'thread' or 'inline'.")
+# The largest request body read, in bytes: a larger API body answers 413 in the surface's envelope (a larger
+# form post, 400). JSON bodies may also nest at most otpsite.api.parsers.MAX_JSON_DEPTH levels.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("OTPSITE_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+# Seconds a client is told to wait (Retry-After) when the database cannot be reached (503).
+OTPSITE_UNAVAILABLE_RETRY_AFTER = env_int("OTPSITE_UNAVAILABLE_RETRY_AFTER", 30, minimum=1, maximum=3600)
 # How long a store-page sign-in lasts, in seconds.
 OTPSITE_STORE_SESSION_SECONDS = env_int("OTPSITE_STORE_SESSION_SECONDS", 900, minimum=60, maximum=86_400)
 # How long each process remembers an API key it has read (0: read it on every request). A key revoked or
@@ -193,7 +198,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["otpsite.api.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "otpsite.api.errors.exception_handler",

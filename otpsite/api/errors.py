@@ -12,10 +12,15 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from otpsite.api.parsers import RequestTooLarge
 
 logger = logging.getLogger("otpsite.api")
 
@@ -27,6 +32,8 @@ class ErrorKind(enum.StrEnum):
     INVALID = "invalid"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     THROTTLED = "throttled"
+    TOO_LARGE = "too_large"
+    UNAVAILABLE = "unavailable"
     SURFACE = "surface"
     SERVER_ERROR = "server_error"
 
@@ -62,6 +69,22 @@ class SurfaceError(exceptions.APIException):
         super().__init__(detail=message or str(surface_code))
         self.surface_code = surface_code
         self.wait = wait
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """The database cannot be reached: 503 with Retry-After, in the surface's envelope."""
+
+    status_code = 503
+    default_detail = "The service is briefly unavailable; try again later."
+    default_code = "unavailable"
+
+    def __init__(self):
+        super().__init__()
+        self.wait = settings.OTPSITE_UNAVAILABLE_RETRY_AFTER
+
+
+# Errors that say the database is down or unreachable, not that the request was wrong.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def _flatten(detail) -> list[str]:
@@ -104,8 +127,12 @@ def _classify(exc: exceptions.APIException, wire_names: dict[str, str]) -> Error
         return ErrorDetail(ErrorKind.METHOD_NOT_ALLOWED, str(exc.detail))
     if isinstance(exc, exceptions.Throttled):
         return ErrorDetail(ErrorKind.THROTTLED, str(exc.detail))
+    if isinstance(exc, RequestTooLarge):
+        return ErrorDetail(ErrorKind.TOO_LARGE, str(exc.detail))
+    if isinstance(exc, ServiceUnavailable):
+        return ErrorDetail(ErrorKind.UNAVAILABLE, "")
     if isinstance(exc, exceptions.ParseError):
-        return ErrorDetail(ErrorKind.INVALID, "The body is not valid JSON.", {"body": [str(exc.detail)]})
+        return ErrorDetail(ErrorKind.INVALID, str(exc.detail), {"body": [str(exc.detail)]})
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return ErrorDetail(ErrorKind.INVALID, str(exc.detail), {"Content-Type": [str(exc.detail)]})
     if isinstance(exc, exceptions.NotAcceptable):
@@ -117,6 +144,11 @@ def _classify(exc: exceptions.APIException, wire_names: dict[str, str]) -> Error
 def exception_handler(exc, context) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, RequestDataTooBig):  # Django's own check, when DRF reads a JSON body through request.body
+        exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("Database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+        exc = ServiceUnavailable()
     response = drf_exception_handler(exc, context)
     envelope: ErrorEnvelope | None = getattr(context.get("view"), "error_envelope", None)
     if envelope is None:

@@ -4,10 +4,15 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 
+# The last page anyone can ask for: far past any real listing, and small enough that the row offset
+# (page × limit) stays within PostgreSQL's bigint.
+MAX_PAGE = 1_000_000
+MAX_LIMIT = 1000
+
 
 class PageLimitSerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=50)
 
 
 class MongoosePagination(BasePagination):
@@ -52,14 +57,14 @@ class MongoosePagination(BasePagination):
                 "name": "page",
                 "in": "query",
                 "required": False,
-                "description": "Page number, from 1.",
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "description": f"Page number, 1 to {MAX_PAGE}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
             },
             {
                 "name": "limit",
                 "in": "query",
                 "required": False,
-                "description": "Page size, 1 to 1000.",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+                "description": f"Page size, 1 to {MAX_LIMIT}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
             },
         ]

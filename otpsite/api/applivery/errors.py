@@ -1,7 +1,7 @@
 """Applivery's error envelope and codes.
 
 The OTP-user pages document 404 `3001 Entity not found` and 400 `6001 Database Validation Error`. They
-document no 401, 403, 405, 429 or 500 body; otpsite answers those in the same envelope with the codes below
+document no 401, 403, 405, 413, 429, 500 or 503 body; otpsite answers those in the same envelope with the codes below
 (4002 is the code Applivery's own SDKs read as "token empty or not valid"). For bad input, `error.data`
 names each field at fault, in wire names, with a plain-language message.
 """
@@ -15,6 +15,8 @@ ERROR_TABLE: dict[ErrorKind, tuple[int, int, str]] = {
     ErrorKind.INVALID: (400, 6001, "Database Validation Error"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, 4005, "Method not allowed"),
     ErrorKind.THROTTLED: (429, 4029, "Too many requests"),
+    ErrorKind.TOO_LARGE: (413, 4013, "Request body too large"),
+    ErrorKind.UNAVAILABLE: (503, 5003, "Service unavailable"),
     ErrorKind.SERVER_ERROR: (500, 5000, "Internal server error"),
 }
 

@@ -2,13 +2,13 @@ from django.db.models import BigIntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from otpsite.api.applivery import errors, serializers
 from otpsite.api.pagination import MongoosePagination
 from otpsite.api.scoping import scope_to_caller
+from otpsite.api.views import SurfaceViewSet
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.filtersets import AppAccessFilterSet, PublishedApplicationFilterSet
@@ -119,7 +119,7 @@ def _responses(success, *errors_shown: int) -> dict:
         responses=_responses(serializers.OtpUserDeleteResponseSerializer, 401, 403, 404),
     ),
 )
-class OtpUserViewSet(viewsets.GenericViewSet):
+class OtpUserViewSet(SurfaceViewSet):
     """Applivery's OTP users of a store: each is one person's access to one published application."""
 
     error_envelope = errors.ENVELOPE
@@ -255,7 +255,7 @@ class OtpUserViewSet(viewsets.GenericViewSet):
         responses=_responses(serializers.StoreListResponseSerializer, 400, 401, 403, 404),
     ),
 )
-class StoreViewSet(viewsets.GenericViewSet):
+class StoreViewSet(SurfaceViewSet):
     """Applivery's workspace stores: where an integrator finds a storeId."""
 
     error_envelope = errors.ENVELOPE
@@ -300,7 +300,7 @@ class StoreViewSet(viewsets.GenericViewSet):
         responses=_responses(serializers.PublishedApplicationResponseSerializer, 401, 403, 404),
     ),
 )
-class PublishedApplicationViewSet(viewsets.GenericViewSet):
+class PublishedApplicationViewSet(SurfaceViewSet):
     """Applivery's published applications of a store: where an integrator finds a publishedApplicationId."""
 
     error_envelope = errors.ENVELOPE

@@ -2,9 +2,9 @@
 one table of every code otpsite answers with the HTTP status it goes with.
 
 Capillary documents the codes and messages but not the HTTP status of each; the statuses below are
-otpsite's decision and are stated in the OpenAPI schema. 400, 401, 403, 405 and 429 used as codes mirror
-the HTTP status Capillary's docs give those situations (400 also for an invalid attribution header, 1061
-for a lookup without its type, as Capillary's global table says); 9002 is otpsite's own (read-back
+otpsite's decision and are stated in the OpenAPI schema. 400, 401, 403, 405, 413, 429 and 503 used as codes
+mirror the HTTP status Capillary's docs give those situations (400 also for an invalid attribution header,
+1061 for a lookup without its type, as Capillary's global table says); 9002 is otpsite's own (read-back
 switched off).
 Bad input names one code per field at fault, so a body with a bad action and a bad entity value answers
 both 600 and 602, as Capillary's sample does.
@@ -18,8 +18,10 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     403: (403, "Permission denied"),
     404: (404, "Not found"),
     405: (405, "Method not allowed"),
+    413: (413, "Request body too large"),
     429: (429, "Rate limit exceeded"),
     500: (500, "Internal error"),
+    503: (503, "Service unavailable"),
     600: (400, "Invalid or Null action passed"),
     601: (400, "Invalid or Null entity type passed"),
     602: (400, "Invalid or Null entity value passed"),
@@ -51,6 +53,8 @@ KIND_CODES = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.THROTTLED: 429,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.UNAVAILABLE: 503,
     ErrorKind.SERVER_ERROR: 500,
 }
 

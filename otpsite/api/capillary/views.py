@@ -2,7 +2,7 @@ import dataclasses
 from datetime import UTC
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import views, viewsets
+from rest_framework import views
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOA
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
+from otpsite.api.views import SurfaceViewSet
 from otpusers import services as key_services
 from otpusers.audit import Actor
 from otpusers.models import Organization
@@ -95,7 +96,7 @@ def _destinations(channels: list[dict]) -> list[services.Destination]:
     return destinations
 
 
-class CapillaryOtpViewSet(viewsets.GenericViewSet):
+class CapillaryOtpViewSet(SurfaceViewSet):
     """Capillary's v2 OTP endpoints. The organization is the API key's; `orgId` and `userId` are the
     organization's and the person's integer ids."""
 

@@ -19,8 +19,10 @@ class ManageError(enum.Enum):
     OTP_INVALID = (100006, 400, "The OTP is not valid for this user")
     METHOD_NOT_ALLOWED = (100007, 405, "Method not allowed")
     RATE_LIMITED = (100009, 429, "Too many OTPs sent to this user; try again later")
+    TOO_LARGE = (100010, 413, "The request body is too large")
     INTERNAL_ERROR = (200001, 500, "Internal error")
     DOWNSTREAM_FAIL = (200002, 503, "The OTP could not be delivered")
+    UNAVAILABLE = (200003, 503, "The service is briefly unavailable; try again later")
 
     @property
     def code(self) -> int:
@@ -41,6 +43,8 @@ KIND_ERRORS = {
     ErrorKind.NOT_FOUND: ManageError.NOT_FOUND,
     ErrorKind.METHOD_NOT_ALLOWED: ManageError.METHOD_NOT_ALLOWED,
     ErrorKind.THROTTLED: ManageError.RATE_LIMITED,
+    ErrorKind.TOO_LARGE: ManageError.TOO_LARGE,
+    ErrorKind.UNAVAILABLE: ManageError.UNAVAILABLE,
     ErrorKind.SERVER_ERROR: ManageError.INTERNAL_ERROR,
 }
 

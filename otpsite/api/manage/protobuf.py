@@ -11,6 +11,8 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 
+from otpsite.api.parsers import check_text, read_body
+
 PROTOBUF_MEDIA_TYPE = "application/x-protobuf"
 
 
@@ -29,10 +31,12 @@ class ProtobufParser(BaseParser):
         request_class, _ = message_classes(parser_context["view"])
         message = request_class()
         try:
-            message.ParseFromString(stream.read() if stream is not None else b"")
+            message.ParseFromString(read_body(stream, parser_context))
         except DecodeError as error:
             raise ParseError(f"The body is not a valid protobuf {request_class.DESCRIPTOR.name}: {error}") from None
-        return to_wire_dict(message)
+        data = to_wire_dict(message)
+        check_text(data)
+        return data
 
 
 class ProtobufRenderer(BaseRenderer):

@@ -1,9 +1,7 @@
 import ipaddress
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -14,7 +12,9 @@ from otpsite.api.errors import SurfaceError
 from otpsite.api.fields import UtcMillisDateTimeField
 from otpsite.api.manage import errors, manage_pb2, serializers
 from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
+from otpsite.api.parsers import BoundedJSONParser
 from otpsite.api.schema import error_responses
+from otpsite.api.views import SurfaceViewSet
 from otpusers.audit import Actor
 
 PROTOBUF_MESSAGES = {
@@ -43,13 +43,13 @@ COMMON_ERRORS = (
 )
 
 
-class ManageUserOtpViewSet(viewsets.GenericViewSet):
+class ManageUserOtpViewSet(SurfaceViewSet):
     """myKaarma's manage API, OTP part. Bodies are JSON or protobuf (manage.proto) by Content-Type; a 200
     answers by Accept, and every other status in JSON whatever Accept says, as myKaarma documents
     protobuf for 200 only and application/json for 400, 401, 403 and 500."""
 
     authentication_classes = [ApiKeyBasicAuthentication]
-    parser_classes = [JSONParser, ProtobufParser]
+    parser_classes = [BoundedJSONParser, ProtobufParser]
     renderer_classes = [JSONRenderer, ProtobufRenderer]
     error_envelope = errors.ENVELOPE
     required_api_permissions = {"validate_otp": "manage.otp.verify", "send_otp": "manage.otp.send"}

@@ -20,8 +20,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "errors.missingReferenceData": (422, "A referenced record does not exist"),
     "errors.policyViolation": (422, "The change is not allowed"),
     "errors.credentialLocked": (423, "The credential is locked"),
+    "errors.payloadTooLarge": (413, "The request body is too large"),
     "errors.tooManyRequests": (429, "Too many requests"),
     "errors.fatalError": (500, "Internal error"),
+    "errors.serviceUnavailable": (503, "The service is briefly unavailable; try again later"),
 }
 
 KIND_CODES = {
@@ -30,6 +32,8 @@ KIND_CODES = {
     ErrorKind.NOT_FOUND: "errors.noRecord",
     ErrorKind.METHOD_NOT_ALLOWED: "errors.methodNotAllowed",
     ErrorKind.THROTTLED: "errors.tooManyRequests",
+    ErrorKind.TOO_LARGE: "errors.payloadTooLarge",
+    ErrorKind.UNAVAILABLE: "errors.serviceUnavailable",
     ErrorKind.SERVER_ERROR: "errors.fatalError",
 }
 

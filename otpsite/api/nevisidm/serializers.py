@@ -11,6 +11,7 @@ from credentials.choices import CardState
 from otpsite.api.fields import StrictCharField, StrictIntegerField
 from otpsite.api.serializers import StrictInputSerializer
 
+MAX_ROW_ID = 2**63 - 1  # PostgreSQL's bigint: a token past it was not one this server gave
 EXT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
 OTP_DESCRIPTION = (
     "The card as `rows|cols|counters|card(|latestChallenge)`: rows and cols in decimal; counters one base-36 "
@@ -139,7 +140,7 @@ class CredentialPageQuerySerializer(serializers.Serializer):
     def validate_continuationToken(self, value: str) -> str:
         try:
             prefix, _, last_id = base64.urlsafe_b64decode(value.encode()).decode().partition(":")
-            if prefix != "after" or not last_id.isdigit():
+            if prefix != "after" or not (last_id.isdigit() and last_id.isascii()) or int(last_id) > MAX_ROW_ID:
                 raise ValueError
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise serializers.ValidationError("Not a continuation token this server gave.") from None

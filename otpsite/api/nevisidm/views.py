@@ -1,7 +1,7 @@
 from django.db.models import Q
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from otpsite.api.nevisidm import errors, serializers
 from otpsite.api.permissions import caller_holds
 from otpsite.api.schema import error_responses
 from otpsite.api.scoping import scope_to_caller
+from otpsite.api.views import SurfaceViewSet
 from otpusers.audit import Actor
 from otpusers.choices import ActorType
 from otpusers.models import OtpUser, identifier_condition, one_or_none
@@ -145,7 +146,7 @@ def _version_conflict():
         responses={204: None, **_errors(*COMMON)},
     ),
 )
-class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
+class OtpCredentialViewSet(NevisUserMixin, SurfaceViewSet):
     """nevisIDM core API: a user's OTP card credentials."""
 
     required_api_permissions = {
@@ -297,7 +298,7 @@ class OtpCredentialViewSet(NevisUserMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OtpAuthViewSet(NevisUserMixin, viewsets.GenericViewSet):
+class OtpAuthViewSet(NevisUserMixin, SurfaceViewSet):
     """nevisIDM auth API: challenge and login with the user's current OTP card."""
 
     required_api_permissions = {
