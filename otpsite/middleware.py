@@ -1,5 +1,7 @@
 import uuid
 
+from django.conf import settings
+
 
 def _offered_uuid(value: str) -> str | None:
     try:
@@ -20,4 +22,16 @@ class RequestIdMiddleware:
         request.request_id = _offered_uuid(request.headers.get("X-Request-ID", "")) or str(uuid.uuid4())
         response = self.get_response(request)
         response.headers.setdefault("X-Request-ID", request.request_id)
+        return response
+
+
+class PermissionsPolicyMiddleware:
+    """Sends OTPSITE_PERMISSIONS_POLICY as the Permissions-Policy header on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.OTPSITE_PERMISSIONS_POLICY)
         return response

@@ -7,6 +7,7 @@ without a real DJANGO_SECRET_KEY, and the security settings default to what `che
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from otpsite.env import env_bool, env_int, env_list, env_secret, env_str
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "otpusers",
     "credentials",
     "otpsite",
@@ -100,6 +103,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "otpsite.middleware.PermissionsPolicyMiddleware",
     "otpsite.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -186,6 +191,33 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy on every response (django-csp). Every script, style sheet, font and image is
+# served by otpsite itself (Swagger UI and Redoc from drf-spectacular-sidecar); inline styles are allowed
+# because Swagger UI, Redoc and the admin set them, inline scripts are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "worker-src": [SELF, "blob:"],  # Redoc's search runs in a worker made from a blob
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features no otpsite page uses, switched off for every page (otpsite.middleware).
+OTPSITE_PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), "
+    "usb=(), interest-cohort=()"
+)
+# Whether anyone may read the OpenAPI schema (/api/schema/) and its docs (/api/docs/, /api/redoc/); when
+# off, only staff signed in to the admin may. On by default in development (`make run`), off in production.
+OTPSITE_API_DOCS_PUBLIC = env_bool("OTPSITE_API_DOCS_PUBLIC", DEBUG)
+
 REST_FRAMEWORK = {
     # Bearer first: DRF asks the first authenticator for the WWW-Authenticate header, and without one
     # an anonymous caller would get 403 instead of the documented 401.
@@ -215,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["otpsite.api.docs.DocsAccess"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/",
     "POSTPROCESSING_HOOKS": [

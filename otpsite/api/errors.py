@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -165,4 +167,22 @@ def exception_handler(exc, context) -> Response | None:
     status_code, body = envelope.render(detail)
     response.status_code = status_code
     response.data = body
+    return response
+
+
+def surface_error_response(request, kind: ErrorKind) -> JsonResponse | None:
+    """The envelope of the surface this path belongs to, for a failure Django answers outside the view (a
+    response that could not be rendered, a session store that failed); None for a path of no surface."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    envelope: ErrorEnvelope | None = getattr(getattr(match.func, "cls", None), "error_envelope", None)
+    if envelope is None:
+        return None
+    message = "The request is not valid." if kind == ErrorKind.INVALID else ""
+    status_code, body = envelope.render(ErrorDetail(kind, message, request_id=getattr(request, "request_id", "")))
+    response = JsonResponse(body, status=status_code)
+    if kind == ErrorKind.UNAVAILABLE:
+        response["Retry-After"] = str(settings.OTPSITE_UNAVAILABLE_RETRY_AFTER)
     return response
