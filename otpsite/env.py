@@ -61,3 +61,31 @@ def env_secret(name: str, default: str = "") -> str:
         except OSError as error:
             raise ImproperlyConfigured(f"{name}_FILE names {file_name!r}, which cannot be read: {error}") from None
     return os.environ.get(name, default)
+
+
+# A secret made by a random generator has many distinct characters (32 random hex digits have about 14,
+# 32 random bytes about 30), no long runs and no repeating pattern; one typed by hand often has none of that.
+SECRET_MIN_DISTINCT = 8
+SECRET_MAX_RUN = 7
+
+
+def secret_weakness(value: str | bytes) -> str | None:
+    """Why this secret cannot have come from a random generator, or None when nothing shows it.
+
+    Not a measure of strength: it catches what people type instead of a random value (one character
+    repeated, an all-zero key, a short pattern repeated, a handful of characters)."""
+    if not value:
+        return "it is empty"
+    if not value.strip(b"\x00" if isinstance(value, bytes) else "0"):
+        return "it is all zeros"
+    if len(set(value)) < SECRET_MIN_DISTINCT:
+        return f"it has fewer than {SECRET_MIN_DISTINCT} distinct characters"
+    run = longest = 1
+    for previous, current in zip(value, value[1:], strict=False):
+        run = run + 1 if current == previous else 1
+        longest = max(longest, run)
+    if longest > SECRET_MAX_RUN:
+        return f"it repeats one character {longest} times in a row"
+    if value in (value + value)[1:-1]:
+        return "it is a short pattern repeated"
+    return None

@@ -6,13 +6,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STRONG_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz"
+# Made once with secrets.token_urlsafe, os.urandom and secrets.token_hex; fixed so that the test repeats.
+STRONG_KEY = "DJFMEODTUYwqF7qnGwGmnYlxpq0-iv1Os0-UvebsQmy3G_FcDPuRTTwsVBr0"
 PRODUCTION = {
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": STRONG_KEY,
     "DJANGO_ALLOWED_HOSTS": "otp.example.com",
-    "OTPSITE_ENCRYPTION_KEYS": "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE",
-    "OTPSITE_HMAC_KEY": "h" * 40,
+    "OTPSITE_ENCRYPTION_KEYS": "k1:YtxcA6tn_eRlN4IqBEhVjsmqOZT2BZNEekmllWh1w6g",
+    "OTPSITE_HMAC_KEY": "ad25526b058383fb952f8aac2614182b035212d9",
+    "OTPSITE_SELF_ADMIN_JWT_KEY": "KERF4c8GwyhbB0vDfxe_I0OP2TbG7kTuhwekxbdW43s",
+}
+# Low-entropy values of each secret (issue 10, finding 8), each long enough to pass a length check.
+WEAK = {
+    "DJANGO_SECRET_KEY": ("a" * 50, "DJANGO_SECRET_KEY"),
+    "OTPSITE_HMAC_KEY": ("a" * 32, "OTPSITE_HMAC_KEY"),
+    "OTPSITE_ENCRYPTION_KEYS": ("k0:" + "A" * 43, "OTPSITE_ENCRYPTION_KEYS key 'k0'"),
+    "OTPSITE_SELF_ADMIN_JWT_KEY": ("0123456789abcdef" * 3, "OTPSITE_SELF_ADMIN_JWT_KEY"),
 }
 
 
@@ -45,6 +54,23 @@ def test_production_refuses_to_serve_without_its_secrets(missing):
         assert served.returncode != 0 and missing in served.stderr, served.stderr[-2000:]
     deploy_check = run_manage("check", "--deploy", **environment)
     assert deploy_check.returncode != 0 and missing in deploy_check.stderr
+
+
+@pytest.mark.parametrize("setting", WEAK)
+def test_production_refuses_weak_secrets_naming_each(setting):
+    value, named = WEAK[setting]
+    environment = {**PRODUCTION, setting: value}
+    served = run_python("import otpsite.wsgi", **environment)
+    assert served.returncode != 0 and f"{named} is weak" in served.stderr, served.stderr[-2000:]
+    deploy_check = run_manage("check", "--deploy", **environment)
+    assert deploy_check.returncode != 0 and f"{named} is weak" in deploy_check.stderr
+
+
+def test_an_all_zero_encryption_key_beside_a_good_one_is_named():
+    zero_key = "old:" + "A" * 43  # base64 of 32 zero bytes
+    environment = {**PRODUCTION, "OTPSITE_ENCRYPTION_KEYS": PRODUCTION["OTPSITE_ENCRYPTION_KEYS"] + "," + zero_key}
+    deploy_check = run_manage("check", "--deploy", **environment)
+    assert "key 'old' is weak (it is all zeros)" in deploy_check.stderr and "key 'k1'" not in deploy_check.stderr
 
 
 def test_production_serves_with_its_secrets():
