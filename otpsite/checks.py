@@ -50,9 +50,7 @@ def secret_problems() -> list[tuple[str, str]]:
     if jwt_key and (len(jwt_key) < 32 or jwt_key in development):
         problems.append(("E004", "OTPSITE_SELF_ADMIN_JWT_KEY must hold at least 32 random characters, or be empty."))
     elif jwt_key and (weakness := secret_weakness(jwt_key)):
-        problems.append(
-            ("E013", f"OTPSITE_SELF_ADMIN_JWT_KEY is weak ({weakness}): use 32 or more random characters.")
-        )
+        problems.append(("E013", f"OTPSITE_SELF_ADMIN_JWT_KEY is weak ({weakness}): use 32 or more random characters."))
     oauth_key = settings.OTPSITE_CAPILLARY_OAUTH_JWT_KEY
     if oauth_key and (len(oauth_key) < 32 or oauth_key in development):
         problems.append(
