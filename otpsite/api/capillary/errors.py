@@ -30,6 +30,7 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     606: (503, "Unable to generate OTP at the moment"),
     607: (400, "Mandatory template name not passed for whatsapp type channel"),
     621: (400, "Zalo template identifier cannot be empty"),
+    608: (400, "Something went wrong while fetching otp template"),
     1061: (400, "X-CAP-API-ATTRIBUTION-LOOKUP-TYPE header required with X-CAP-API-ATTRIBUTION-LOOKUP header"),
     9001: (404, "No valid OTP found."),
     9002: (403, "OTP read-back is disabled for this organization"),
@@ -45,6 +46,8 @@ FIELD_CODES = {
     "identifierValue": 602,
     "channels": 603,
     "code": 604,
+    "template": 608,
+    "emailTemplate": 608,
 }
 
 KIND_CODES = {

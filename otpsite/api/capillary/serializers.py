@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from credentials.choices import Channel, IdentifierType, Scope
 from otpsite.api.errors import SurfaceError
+from credentials.delivery import PLACEHOLDER
 from otpsite.api.fields import StrictCharField
 from otpsite.api.serializers import StrictInputSerializer
 
@@ -102,9 +103,26 @@ class ChannelSerializer(StrictInputSerializer):
     )
 
 
+def _with_placeholder(value: str) -> str:
+    if not PLACEHOLDER.search(value):
+        raise serializers.ValidationError("The template must contain {{ validation_code }} where the code goes.")
+    return value
+
+
 class EmailTemplateSerializer(StrictInputSerializer):
-    subject = StrictCharField(max_length=200, required=False, allow_blank=True)
+    subject = StrictCharField(
+        max_length=200, required=False, allow_blank=True, help_text="One line: no carriage return or line feed."
+    )
     body = StrictCharField(max_length=5000, help_text="Text with {{ validation_code }} where the code goes.")
+
+    def validate_subject(self, value: str) -> str:
+        # An email header: a line break would end it, or start another header.
+        if "\r" in value or "\n" in value:
+            raise serializers.ValidationError("The subject must be one line, with no carriage return or line feed.")
+        return value
+
+    def validate_body(self, value: str) -> str:
+        return _with_placeholder(value)
 
 
 class EntitySerializer(StrictInputSerializer):
@@ -123,9 +141,7 @@ class GenerateOtpSerializer(EntitySerializer):
     zaloTemplateIdentifier = StrictCharField(max_length=200, required=False, allow_blank=True)
 
     def validate_template(self, value: str) -> str:
-        if value and "{{" not in value:
-            raise serializers.ValidationError("The template must contain {{ validation_code }}.")
-        return value
+        return _with_placeholder(value) if value else value
 
     def validate(self, data: dict) -> dict:
         types = {channel["type"] for channel in data.get("channels", [])}

@@ -180,7 +180,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         parameters=ATTRIBUTION_PARAMETERS,
         responses={
             200: serializers.GenerateOtpResponseSerializer,
-            **_error_responses(400, 600, 601, 602, 603, 607, 621, 429, 606, *COMMON_ERRORS),
+            **_error_responses(400, 600, 601, 602, 603, 607, 608, 621, 429, 606, *COMMON_ERRORS),
         },
     )
     def generate(self, request):

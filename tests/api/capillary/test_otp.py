@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from credentials.choices import Scope
 from credentials.delivery import MemorySmsBackend
 from credentials.models import IssuedCode
-from otpusers.models import AuditEvent
+from otpusers.models import AuditEvent, OtpUser
 from tests.credentials.helpers import issue, last_sms_code, person_in
 from tests.factories import OrganizationFactory, OtpUserFactory, make_api_key
 
@@ -394,6 +394,28 @@ class TestGenerate:
         assert MemorySmsBackend.outbox[-1].body.startswith("Acme: ")
         assert mailoutbox[-1].subject == "Acme code" and mailoutbox[-1].to == [person.email]
 
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"emailTemplate": {"subject": "Acme\r\nBcc: x@example.com", "body": "{{ validation_code }}"}},
+            {"template": "Acme: your code is ready"},
+        ],
+        ids=["CRLF subject", "template without the code"],
+    )
+    def test_a_template_that_cannot_carry_the_code_issues_and_counts_nothing(self, changes, mailoutbox, sms_outbox):
+        """Issue 10, finding 10: these answered 503 606 after issuing and counting a code, or sent an SMS
+        without the code."""
+        person = person_in(daily_issue_limit=1, resend_cooldown_seconds=0)
+        OtpUser.objects.filter(pk=person.pk).update(email="jane@example.com")
+        client = capillary_client(person.organization, "capillary.otp.write")
+        audit_events = AuditEvent.objects.count()
+        response = post(client, GENERATE, generate_body(person, channels=[{"type": "BOTH"}], **changes))
+        assert response.status_code == 400 and codes_of(response) == [608]
+        assert not IssuedCode.objects.exists() and not mailoutbox and not sms_outbox
+        assert AuditEvent.objects.count() == audit_events
+        # The daily limit of one is still whole.
+        assert post(client, GENERATE, generate_body(person)).status_code == 200
+
     def test_429_with_retry_after_over_the_daily_limit(self):
         person = person_in(daily_issue_limit=2, resend_cooldown_seconds=0)
         client = capillary_client(person.organization, "capillary.otp.write")
@@ -437,8 +459,12 @@ class TestGenerate:
             ({"channels": [{"type": "zalo"}], "zaloTemplateIdentifier": " "}, [621]),
             ({"channels": [{"type": "FAX", "value": "x"}]}, [603]),
             ({"channels": "SMS"}, [603]),
-            ({"template": "no placeholder"}, [400]),
-            ({"emailTemplate": {"subject": "x"}}, [400]),
+            ({"template": "no placeholder"}, [608]),
+            ({"template": "Your code: {{ code }}"}, [608]),
+            ({"emailTemplate": {"subject": "x"}}, [608]),
+            ({"emailTemplate": {"subject": "x", "body": "no placeholder"}}, [608]),
+            ({"emailTemplate": {"subject": "Code\r\nBcc: a@example.com", "body": "{{ validation_code }}"}}, [608]),
+            ({"emailTemplate": {"subject": "Co\nde", "body": "{{ validation_code }}"}}, [608]),
             ({"unexpected": True}, [400]),
             ({"action": "NOPE", "entityValue": None}, [600, 602]),
         ],
