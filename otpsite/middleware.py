@@ -1,6 +1,8 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware
 
 
 def _offered_uuid(value: str) -> str | None:
@@ -35,3 +37,22 @@ class PermissionsPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.OTPSITE_PERMISSIONS_POLICY)
         return response
+
+
+class StaleSessionMiddleware(SessionMiddleware):
+    """Django's session middleware, except that a request whose session another request deleted meanwhile
+    (a parallel sign-in that cycled the session key, a sign-out) ends with no session instead of Django's
+    400 SessionInterrupted. Its changes are dropped, not saved under a new key: the session they belonged
+    to is gone, and bringing it back would undo the sign-out."""
+
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted:
+            response.delete_cookie(
+                settings.SESSION_COOKIE_NAME,
+                path=settings.SESSION_COOKIE_PATH,
+                domain=settings.SESSION_COOKIE_DOMAIN,
+                samesite=settings.SESSION_COOKIE_SAMESITE,
+            )
+            return response

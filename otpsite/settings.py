@@ -106,7 +106,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "otpsite.middleware.PermissionsPolicyMiddleware",
     "otpsite.middleware.RequestIdMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "otpsite.middleware.StaleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from credentials.choices import Channel, IdentifierType, Scope
-from otpsite.api.errors import SurfaceError
 from credentials.delivery import PLACEHOLDER
+from otpsite.api.errors import SurfaceError
 from otpsite.api.fields import StrictCharField
 from otpsite.api.serializers import StrictInputSerializer
 
