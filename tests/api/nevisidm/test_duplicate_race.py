@@ -23,9 +23,10 @@ def test_every_loser_of_a_duplicate_ext_id_race_answers_422():
         "AccessControl.PolicyConfigurationView",
     )
     people = [first, second] * 5  # the same person's creates wait on its row lock, the other's do not
+    turns = iter(people)  # each thread takes the next person (a list iterator's next() is atomic)
 
-    def create(index=iter(range(len(people)))):
-        person = people[next(index)]
+    def create():
+        person = next(turns)
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         url = f"/nevisidm/api/core/v1/client-race/users/{person.ext_id}/otp-credentials"
