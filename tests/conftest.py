@@ -1,11 +1,23 @@
+import os
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tests.factories import make_api_key
+
+# Property tests (and schemathesis, which runs on Hypothesis) must not fail at random: on CI and in
+# `make test` the examples are derived from each test's name (the same every run), nothing is timed, and a
+# slow machine is not a failure. HYPOTHESIS_PROFILE=explore searches afresh each run, for local hunting.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config):
