@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["otpsite.api.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "otpsite.api.schema.SurfaceAutoSchema",
     "EXCEPTION_HANDLER": "otpsite.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -243,7 +243,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "One-time-password platform with wire-compatible vendor surfaces. Each surface keeps its vendor's "
         "paths, field names, authentication and error envelope; where the vendor leaves a point open, the "
-        "operation's description says what otpsite decided."
+        "operation's description says what otpsite decided. No string (in a path, query, header or body) may "
+        "hold a NUL character, and a query parameter given must have a value: both answer 400."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

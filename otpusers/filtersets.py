@@ -25,6 +25,7 @@ class PublicIdFormField(forms.CharField):
         return normalized
 
 
+@extend_schema_field({"type": "string", "pattern": "^([a-fA-F0-9]{24})?$"})  # empty: no filter
 class PublicIdFilter(django_filters.CharFilter):
     field_class = PublicIdFormField
 

@@ -30,6 +30,27 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class DocumentedPatternCharField(StrictCharField):
+    """A string whose rule the schema states as `schema_pattern` (JSON Schema's pattern: found anywhere in
+    the string unless anchored); the field's validators enforce the same rule. With allow_blank the schema
+    offers "" on its own, so the pattern must not match "" too."""
+
+    def __init__(self, *, schema_pattern: str, **kwargs):
+        self.schema_pattern = schema_pattern
+        super().__init__(**kwargs)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean that must arrive as a JSON true or false: no 0, 1 or "yes" read as one."""
+
+    default_error_messages = {"invalid": "Must be a JSON boolean (true or false)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 @extend_schema_field({"type": "string", "pattern": "^[a-fA-F0-9]{24}$", "example": "65f1c0ffee0ddba11ca7f00d"})
 class PublicIdField(serializers.CharField):
     """A 24-hex id: rendered as stored, and on input checked against the pattern and lower-cased."""

@@ -4,13 +4,15 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 
+from otpsite.api.serializers import QueryParametersSerializer
+
 # The last page anyone can ask for: far past any real listing, and small enough that the row offset
 # (page × limit) stays within PostgreSQL's bigint.
 MAX_PAGE = 1_000_000
 MAX_LIMIT = 1000
 
 
-class PageLimitSerializer(serializers.Serializer):
+class PageLimitSerializer(QueryParametersSerializer):
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=50)
 

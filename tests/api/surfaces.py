@@ -27,17 +27,6 @@ class World:
     def store(self):
         return self.access.published_application.store
 
-    @property
-    def path_parameters(self) -> dict[str, str]:
-        return {
-            "organizationSlug": self.organization.slug,
-            "storeId": self.store.public_id,
-            "otpUserId": self.access.public_id,
-            "clientExtId": self.organization.ext_id,
-            "userExtId": self.person.ext_id,
-            "extId": self.card.ext_id,
-        }
-
     def authorization(self, path: str) -> str:
         """The Authorization header each surface's clients send."""
         if path.startswith("/v2/"):
@@ -68,13 +57,38 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+# Fixed, so that a schema test can name them before the objects exist.
+PATH_PARAMETERS = {
+    "organizationSlug": "acme",
+    "storeId": "65f1c0ffee0ddba11ca7f00d",
+    "otpUserId": "65f1c0ffee0ddba11ca7f0aa",
+    "clientExtId": "client-1",
+    "userExtId": "user-1",
+    "extId": "card-1",
+}
+
+
 def build_world() -> World:
-    organization = OrganizationFactory(ext_id="client-1", code_read_back_allowed=True, resend_cooldown_seconds=0)
-    person = OtpUserFactory(
-        organization=organization, mobile="+491500000001", user_name="jane", ext_id="user-1", email="jane@example.com"
+    organization = OrganizationFactory(
+        slug=PATH_PARAMETERS["organizationSlug"],
+        ext_id=PATH_PARAMETERS["clientExtId"],
+        code_read_back_allowed=True,
+        resend_cooldown_seconds=0,
     )
-    access = AppAccessFactory(published_application__store__organization=organization, otp_user=person)
-    card = services.card_create(person=person, ext_id="card-1", actor=Actor.system("tests"))
+    person = OtpUserFactory(
+        organization=organization,
+        mobile="+491500000001",
+        user_name="jane",
+        ext_id=PATH_PARAMETERS["userExtId"],
+        email="jane@example.com",
+    )
+    access = AppAccessFactory(
+        public_id=PATH_PARAMETERS["otpUserId"],
+        published_application__store__organization=organization,
+        published_application__store__public_id=PATH_PARAMETERS["storeId"],
+        otp_user=person,
+    )
+    card = services.card_create(person=person, ext_id=PATH_PARAMETERS["extId"], actor=Actor.system("tests"))
     api_key, token = make_api_key(organization, *API_PERMISSIONS)
     secret = token.split(".", 1)[1]
     return World(

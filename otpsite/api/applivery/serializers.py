@@ -12,6 +12,10 @@ from otpusers.models import MAX_SAFE_INTEGER, UNLIMITED_DOWNLOADS
 EMAIL_PATTERN = re.compile(
     r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
 )
+# The same addresses as EMAIL_PATTERN, written without lookaheads, for the schema.
+EMAIL_SCHEMA_PATTERN = (
+    r"^([A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z]{2,}$"
+)
 EMAIL_MAX_LENGTH = 256
 MAX_EMAILS_PER_CREATE = 500
 
@@ -53,10 +57,10 @@ def _allowed_downloads_field(**kwargs) -> StrictIntegerField:
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+            {"type": "string", "pattern": EMAIL_SCHEMA_PATTERN, "maxLength": EMAIL_MAX_LENGTH},
             {
                 "type": "array",
-                "items": {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+                "items": {"type": "string", "pattern": EMAIL_SCHEMA_PATTERN, "maxLength": EMAIL_MAX_LENGTH},
                 "minItems": 1,
                 "maxItems": MAX_EMAILS_PER_CREATE,
             },

@@ -43,6 +43,12 @@ PATH_PARAMETERS = [
 WORKSPACE_ORGANIZATION = OpenApiParameter(
     "organizationId", str, OpenApiParameter.PATH, pattern=ORGANIZATION_PATTERN, description=ORGANIZATION_DESCRIPTION
 )
+SORT = OpenApiParameter(
+    "sort",
+    str,
+    enum=["", *(f"{name}{order}" for name in AppAccessFilterSet.SORT_FIELDS for order in ("", ":asc", ":desc"))],
+    description="`field`, `field:asc` or `field:desc`; newest first when absent.",
+)
 OTP_USER_ID = OpenApiParameter("otpUserId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$")
 PUBLISHED_APPLICATION_ID = OpenApiParameter(
     "publishedApplicationId", str, OpenApiParameter.PATH, pattern="^[a-fA-F0-9]{24}$"
@@ -89,7 +95,7 @@ def _responses(success, *errors_shown: int) -> dict:
         "by `publishedApplicationId` alone, it comes from each publication's count of OTP users, which the "
         "database keeps in the same transaction as every create and delete; with `applicationId` or `email` "
         "the matches are counted.",
-        parameters=PATH_PARAMETERS,
+        parameters=[*PATH_PARAMETERS, SORT],
         responses=_responses(serializers.OtpUserListResponseSerializer, 400, 401, 403, 404),
     ),
     create=extend_schema(

@@ -3,8 +3,8 @@ from rest_framework import serializers
 from credentials.choices import Channel, IdentifierType, Scope
 from credentials.delivery import PLACEHOLDER
 from otpsite.api.errors import SurfaceError
-from otpsite.api.fields import StrictCharField
-from otpsite.api.serializers import StrictInputSerializer
+from otpsite.api.fields import DocumentedPatternCharField, StrictCharField
+from otpsite.api.serializers import QueryParametersSerializer, StrictInputSerializer
 
 # Capillary's actions (its scopes); STORE_LOGIN is otpsite's own and not offered here.
 CAPILLARY_SCOPES = [scope.value for scope in Scope if scope != Scope.STORE_LOGIN]
@@ -67,7 +67,7 @@ class ScopeField(serializers.ChoiceField):
         return SCOPE_ALIASES.get(value, value)
 
 
-class GetOtpQuerySerializer(serializers.Serializer):
+class GetOtpQuerySerializer(QueryParametersSerializer):
     identifierName = serializers.ChoiceField(choices=IDENTIFIER_NAMES)
     identifierValue = serializers.CharField(max_length=256)
     source = UpperChoiceField(choices=SOURCES)
@@ -103,17 +103,26 @@ class ChannelSerializer(StrictInputSerializer):
     )
 
 
+# What the schema says of the templates: the same rules as the validators below, in JSON Schema's terms
+# (a pattern matches anywhere in the string unless anchored).
+PLACEHOLDER_PATTERN = r"\{\{\s*validation_code\s*\}\}"
+
+
 def _with_placeholder(value: str) -> str:
     if not PLACEHOLDER.search(value):
         raise serializers.ValidationError("The template must contain {{ validation_code }} where the code goes.")
     return value
 
 
+def _text(max_length: int, pattern: str, **kwargs) -> DocumentedPatternCharField:
+    return DocumentedPatternCharField(max_length=max_length, schema_pattern=pattern, trim_whitespace=False, **kwargs)
+
+
 class EmailTemplateSerializer(StrictInputSerializer):
-    subject = StrictCharField(
-        max_length=200, required=False, allow_blank=True, help_text="One line: no carriage return or line feed."
+    subject = _text(
+        200, r"^[^\r\n]+$", required=False, allow_blank=True, help_text="One line: no carriage return or line feed."
     )
-    body = StrictCharField(max_length=5000, help_text="Text with {{ validation_code }} where the code goes.")
+    body = _text(5000, PLACEHOLDER_PATTERN, help_text="Text with {{ validation_code }} where the code goes.")
 
     def validate_subject(self, value: str) -> str:
         # An email header: a line break would end it, or start another header.
@@ -132,8 +141,12 @@ class EntitySerializer(StrictInputSerializer):
 
 
 class GenerateOtpSerializer(EntitySerializer):
-    template = StrictCharField(
-        max_length=1000, required=False, allow_blank=True, help_text="SMS text with {{ validation_code }}."
+    template = _text(
+        1000,
+        PLACEHOLDER_PATTERN,
+        required=False,
+        allow_blank=True,
+        help_text="SMS text with {{ validation_code }}; our own text when empty.",
     )
     emailTemplate = EmailTemplateSerializer(required=False)
     channels = ChannelSerializer(many=True, allow_empty=False, max_length=4)

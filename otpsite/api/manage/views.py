@@ -22,7 +22,10 @@ PROTOBUF_MESSAGES = {
     "send_otp": (manage_pb2.SendOtpRequest, manage_pb2.SendOtpResponse),
 }
 CLIENT_IP = OpenApiParameter(
-    "clientIp", str, OpenApiParameter.HEADER, description="The end user's IP address; kept on the audit event."
+    "clientIp",
+    {"oneOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]},
+    OpenApiParameter.HEADER,
+    description="The end user's IP address (IPv4 or IPv6); kept on the audit event.",
 )
 
 

@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from credentials import services
 from credentials.choices import CardState
-from otpsite.api.fields import StrictCharField, StrictIntegerField
-from otpsite.api.serializers import StrictInputSerializer
+from otpsite.api.fields import DocumentedPatternCharField, StrictBooleanField, StrictCharField, StrictIntegerField
+from otpsite.api.serializers import QueryParametersSerializer, StrictInputSerializer
 
 MAX_ROW_ID = 2**63 - 1  # PostgreSQL's bigint: a token past it was not one this server gave
 EXT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -31,8 +31,11 @@ class NevisDateTimeField(serializers.DateTimeField):
         return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ExtIdField(StrictCharField):
+class ExtIdField(DocumentedPatternCharField):
     default_error_messages = {"pattern": "Use 1 to 100 letters, digits or . _ : @ -."}
+
+    def __init__(self, **kwargs):
+        super().__init__(schema_pattern=EXT_ID_PATTERN.pattern, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -133,9 +136,13 @@ def continuation_token(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode()
 
 
-class CredentialPageQuerySerializer(serializers.Serializer):
-    continuationToken = serializers.CharField(required=False, max_length=100)
-    limit = serializers.IntegerField(required=False, min_value=0, max_value=100)
+class CredentialPageQuerySerializer(QueryParametersSerializer):
+    continuationToken = serializers.CharField(
+        required=False, max_length=100, help_text="From the previous page's _pagination; opaque."
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=0, max_value=100, help_text="Page size, 1 to 100 (0 or absent: 100)."
+    )
 
     def validate_continuationToken(self, value: str) -> str:
         try:
@@ -170,7 +177,7 @@ class ChallengeResponseSerializer(serializers.Serializer):
 class LoginSerializer(StrictInputSerializer):
     challenge = StrictCharField(max_length=8)
     password = StrictCharField(max_length=16, trim_whitespace=False)
-    updateLoginInfoOnSuccess = serializers.BooleanField(required=False, default=False)
+    updateLoginInfoOnSuccess = StrictBooleanField(required=False, default=False)
 
 
 class LoginStatusSerializer(serializers.Serializer):

@@ -97,11 +97,7 @@ def _version_conflict():
 @extend_schema_view(
     list=extend_schema(
         summary="List a user's OTP credentials",
-        parameters=[
-            *PATH_PARAMETERS,
-            OpenApiParameter("continuationToken", str, description="From the previous page's _pagination."),
-            OpenApiParameter("limit", int, description="Page size, 1 to 100 (0 or absent: 100)."),
-        ],
+        parameters=[*PATH_PARAMETERS, serializers.CredentialPageQuerySerializer],
         responses={200: serializers.OtpCredentialListSerializer, **_errors("errors.invalidData", *COMMON)},
     ),
     retrieve=extend_schema(
