@@ -416,3 +416,16 @@ def test_fifty_parallel_validations_of_one_code_succeed_once():
         return call(client, VALIDATE, validate_body(person, code)).status_code
 
     assert Counter(run_in_parallel(validate)) == {200: 1, 400: PARALLEL - 1}
+
+
+def test_a_format_query_parameter_is_ignored_not_an_undocumented_404():
+    """Issue 10, finding 7: `?format=junk` answered 404 "No active user..."."""
+    person = OtpUserFactory(user_name="u", mobile="+1555", organization__resend_cooldown_seconds=0)
+    client = manage_client(person.organization, "manage.otp.send")
+    for query in ("?format=junk", "?format=json", "?format=protobuf"):
+        response = client.post(
+            "/manage/v2/user/send/otp" + query,
+            {"userName": "u", "phoneNumber": "+1555", "channel": "sms"},
+            format="json",
+        )
+        assert response.status_code == 200 and response["Content-Type"].startswith("application/json"), query
