@@ -44,3 +44,11 @@ def test_every_mapped_django_permission_exists():
     for permission in API_PERMISSIONS.values():
         app_label, codename = permission.django_permission.split(".")
         assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), permission
+
+
+def test_every_routed_viewset_reads_requests_through_the_shared_checks():
+    """The request checks (NUL, undecodable query strings) and Accept-only negotiation live on SurfaceViewSet."""
+    from otpsite.api.views import SurfaceViewSet
+
+    for cls, _ in routed_viewsets():
+        assert issubclass(cls, SurfaceViewSet), cls.__name__
