@@ -39,9 +39,15 @@ def refuse_unreadable_request(request, path_arguments: dict) -> None:
             raise ValidationError({header: ["The header holds a NUL character."]})
 
 
-class SurfaceViewSet(viewsets.GenericViewSet):
+class SurfaceRequestMixin:
+    """For every view of a surface: the checks above before anything else, and Accept-only negotiation."""
+
     content_negotiation_class = AcceptOnlyNegotiation
 
     def initial(self, request, *args, **kwargs):
         refuse_unreadable_request(request, kwargs)
         super().initial(request, *args, **kwargs)
+
+
+class SurfaceViewSet(SurfaceRequestMixin, viewsets.GenericViewSet):
+    pass

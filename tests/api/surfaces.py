@@ -29,7 +29,7 @@ class World:
 
     def authorization(self, path: str) -> str:
         """The Authorization header each surface's clients send."""
-        if path.startswith("/v2/"):
+        if path.startswith(("/v2/", "/v3/")):
             return self.capillary_basic
         if path.startswith("/manage/"):
             return self.basic
@@ -62,6 +62,8 @@ PATH_PARAMETERS = {
     "organizationSlug": "acme",
     "storeId": "65f1c0ffee0ddba11ca7f00d",
     "otpUserId": "65f1c0ffee0ddba11ca7f0aa",
+    "organizationId": "acme",
+    "publishedApplicationId": "65f1c0ffee0ddba11ca7f0bb",
     "clientExtId": "client-1",
     "userExtId": "user-1",
     "extId": "card-1",
@@ -86,6 +88,7 @@ def build_world() -> World:
         public_id=PATH_PARAMETERS["otpUserId"],
         published_application__store__organization=organization,
         published_application__store__public_id=PATH_PARAMETERS["storeId"],
+        published_application__public_id=PATH_PARAMETERS["publishedApplicationId"],
         otp_user=person,
     )
     card = services.card_create(person=person, ext_id=PATH_PARAMETERS["extId"], actor=Actor.system("tests"))

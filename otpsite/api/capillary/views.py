@@ -13,7 +13,7 @@ from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOA
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
-from otpsite.api.views import SurfaceViewSet
+from otpsite.api.views import SurfaceRequestMixin, SurfaceViewSet
 from otpusers import services as key_services
 from otpusers.audit import Actor
 from otpusers.models import Organization
@@ -244,7 +244,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         return Response({"entity": outcome == VerifyOutcome.SUCCESS, "warnings": []})
 
 
-class CapillaryOAuthTokenView(views.APIView):
+class CapillaryOAuthTokenView(SurfaceRequestMixin, views.APIView):
     """Capillary's `POST /v3/oauth/token/generate`, which its docs list as needing no authentication: the
     body's key and secret are the credential."""
 
