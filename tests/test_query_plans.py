@@ -96,7 +96,8 @@ INSERT INTO credentials_otpcard (organization_id, otp_user_id, policy_id, public
     updated_at)
 SELECT organization_id, id, %(policy)s, 'c' || lpad(to_hex(id), 23, '0'), 'card-' || id, 'active', '', '', '',
     14, 12, false, 'x', repeat('0', 168), 168, '', 0, 0, 0, created_at, now()
-FROM otpusers_otpuser WHERE id %% ({PEOPLE} / {CARDS}) = 0;
+FROM otpusers_otpuser
+WHERE id %% ({PEOPLE} / {CARDS}) = 0 AND id > (SELECT min(id) FROM otpusers_otpuser);
 
 UPDATE otpusers_publishedapplication AS application SET access_count = counted.n
 FROM (SELECT published_application_id, count(*) AS n FROM otpusers_appaccess GROUP BY 1) AS counted
