@@ -21,6 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 run: $(VENV)/.runtime
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=true $(PY) manage.py createcachetable
 	DJANGO_DEBUG=true $(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	DJANGO_DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -89,3 +89,20 @@ def secret_weakness(value: str | bytes) -> str | None:
     if value in (value + value)[1:-1]:
         return "it is a short pattern repeated"
     return None
+
+
+def env_rates(name: str, default: str) -> tuple[tuple[int, int], ...]:
+    """Rate limits written `<count>/<seconds>`, several separated by commas (`3/900,10/86400`): at most
+    `count` events in each fixed window of `seconds`."""
+    raw = os.environ.get(name) or default
+    rates = []
+    for item in raw.split(","):
+        count, separator, seconds = item.strip().partition("/")
+        try:
+            rate = (int(count), int(seconds))
+        except ValueError:
+            rate = None
+        if not separator or rate is None or rate[0] < 1 or rate[1] < 1:
+            raise ImproperlyConfigured(f"{name} must be '<count>/<seconds>[,<count>/<seconds>…]', not {raw!r}")
+        rates.append(rate)
+    return tuple(rates)

@@ -4,13 +4,14 @@ Development defaults are safe to run on a laptop. With DJANGO_DEBUG off the serv
 without a real DJANGO_SECRET_KEY, and the security settings default to what `check --deploy` expects.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from otpsite.env import env_bool, env_int, env_list, env_secret, env_str
+from otpsite.env import env_bool, env_int, env_list, env_rates, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,8 @@ SECRET_KEY = env_secret("DJANGO_SECRET_KEY") or (_DEVELOPMENT_SECRET_KEY if DEBU
 # Keys for codes and card grids: `<id>:<base64 of 32 bytes>` pairs, the first one encrypting.
 OTPSITE_ENCRYPTION_KEYS = env_list("OTPSITE_ENCRYPTION_KEYS") or ([_DEVELOPMENT_ENCRYPTION_KEY] if DEBUG else [])
 OTPSITE_HMAC_KEY = env_secret("OTPSITE_HMAC_KEY") or (_DEVELOPMENT_HMAC_KEY if DEBUG else "")
+# Former HMAC keys that still verify outstanding codes during a rotation (new codes use OTPSITE_HMAC_KEY).
+OTPSITE_HMAC_PREVIOUS_KEYS = env_list("OTPSITE_HMAC_PREVIOUS_KEYS")
 
 # SMS delivery: a dotted path to a backend class (console, webhook, memory; see credentials/delivery.py).
 OTPSITE_SMS_BACKEND = env_str("OTPSITE_SMS_BACKEND", "credentials.delivery.ConsoleSmsBackend")
@@ -78,6 +81,16 @@ OTPSITE_STORE_SESSION_SECONDS = env_int("OTPSITE_STORE_SESSION_SECONDS", 900, mi
 # rotated in one process stops working in the others within this many seconds.
 OTPSITE_API_KEY_CACHE_SECONDS = env_int("OTPSITE_API_KEY_CACHE_SECONDS", 5, minimum=0, maximum=60)
 
+# Client limits (otpsite/limits.py), each `<count>/<seconds>` per fixed window, shared by every worker and node
+# through OTPSITE_RATE_LIMIT_CACHE (the database unless that cache is Redis or memcached).
+OTPSITE_RATE_LIMIT_CACHE = env_str("OTPSITE_RATE_LIMIT_CACHE", "default")
+OTPSITE_AUTH_FAILURES_PER_IP = env_rates("OTPSITE_AUTH_FAILURES_PER_IP", "20/900")
+OTPSITE_API_KEY_REQUESTS_PER_MINUTE = env_int("OTPSITE_API_KEY_REQUESTS_PER_MINUTE", 600, minimum=1)
+OTPSITE_STORE_CODE_REQUESTS_PER_IP = env_rates("OTPSITE_STORE_CODE_REQUESTS_PER_IP", "30/3600")
+OTPSITE_STORE_CODE_REQUESTS_PER_EMAIL = env_rates("OTPSITE_STORE_CODE_REQUESTS_PER_EMAIL", "3/900,10/86400")
+# Addresses (or networks) of the proxies whose X-Forwarded-For is believed; empty: none, REMOTE_ADDR is the client.
+OTPSITE_TRUSTED_PROXIES = env_list("OTPSITE_TRUSTED_PROXIES")
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -94,6 +107,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "otpusers",
     "credentials",
     "otpsite",
@@ -106,13 +123,36 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "otpsite.middleware.PermissionsPolicyMiddleware",
     "otpsite.middleware.RequestIdMiddleware",
+    "otpsite.middleware.ClientIpMiddleware",
     "otpsite.middleware.StaleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "otpsite.staff_auth.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Staff sign-in (otpsite/staff_auth.py): django-axes locks a username, and an address, out for
+# OTPSITE_STAFF_LOCKOUT_MINUTES after OTPSITE_STAFF_SIGN_IN_FAILURES failed sign-ins; a second factor
+# (TOTP or a backup code) is required of every staff user when OTPSITE_STAFF_TWO_FACTOR is on (the default
+# with DEBUG off), and of those who enrolled one otherwise.
+AUTHENTICATION_BACKENDS = [
+    "otpsite.staff_auth.StaffLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("OTPSITE_STAFF_SIGN_IN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OTPSITE_STAFF_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "otpsite.middleware.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+OTPSITE_STAFF_TWO_FACTOR = env_bool("OTPSITE_STAFF_TWO_FACTOR", not DEBUG)
+OTP_TOTP_ISSUER = env_str("OTPSITE_TOTP_ISSUER", "otpsite")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 ROOT_URLCONF = "otpsite.urls"
 WSGI_APPLICATION = "otpsite.wsgi.application"
@@ -142,6 +182,14 @@ DATABASES = {
 # Behind PgBouncer in transaction pooling, a server-side cursor (iterator()) cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The database cache table by default (`manage.py createcachetable`), so that every node shares it.
+CACHES = {
+    "default": {
+        "BACKEND": env_str("DJANGO_CACHE_BACKEND", "django.core.cache.backends.db.DatabaseCache"),
+        "LOCATION": env_str("DJANGO_CACHE_LOCATION", "otpsite_cache"),
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -257,6 +305,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "otpsite.api.schema.document_paths_without_trailing_slash",
+        "otpsite.api.schema.document_client_limits",
     ],
 }
 

@@ -20,6 +20,8 @@ os.environ.setdefault("OTPSITE_BACKGROUND_TASKS", "inline")
 os.environ.setdefault("OTPSITE_API_DOCS_PUBLIC", "true")
 os.environ.setdefault("OTPSITE_SELF_ADMIN_JWT_KEY", "test-self-admin-key-for-the-test-suite-0123456789")
 os.environ.setdefault("OTPSITE_CAPILLARY_OAUTH_JWT_KEY", "test-capillary-oauth-key-for-the-test-suite-0123456789")
+# Staff sign in with a password alone unless a test turns the second factor on (tests/test_staff_auth.py).
+os.environ.setdefault("OTPSITE_STAFF_TWO_FACTOR", "false")
 
 from otpsite.settings import *  # noqa: E402,F403
 

@@ -4,11 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from otpsite import staff_auth
+
 admin.site.site_header = "otpsite administration"
 admin.site.site_title = "otpsite"
 admin.site.index_title = "One-time passwords, people and API keys"
 
 urlpatterns = [
+    path("admin/two-factor/", staff_auth.two_factor, name="staff_two_factor"),
+    path("admin/two-factor/enrol/", staff_auth.two_factor_enrol, name="staff_two_factor_enrol"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -403,7 +403,7 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ("organization", "name", "permissions", "expires_at")
+        fields = ("organization", "name", "permissions", "expires_at", "requests_per_minute")
 
 
 class ApiKeyStatusFilter(admin.SimpleListFilter):
@@ -438,10 +438,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return ((None, {"fields": ("organization", "name", "permissions", "expires_at")}),)
+            return ((None, {"fields": ("organization", "name", "permissions", "expires_at", "requests_per_minute")}),)
         return (
             (None, {"fields": ("organization", "name", "key_id")}),
-            ("Permissions", {"fields": ("permissions", "expires_at")}),
+            ("Permissions", {"fields": ("permissions", "expires_at", "requests_per_minute")}),
             ("State", {"fields": ("revoked_at", "last_used_at", "created_by", *TIMESTAMPS)}),
         )
 
@@ -464,6 +464,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 name=form.cleaned_data["name"],
                 permissions=form.cleaned_data["permissions"],
                 expires_at=form.cleaned_data["expires_at"],
+                requests_per_minute=form.cleaned_data["requests_per_minute"],
                 actor=actor,
             )
             return
@@ -472,6 +473,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             name=form.cleaned_data["name"],
             permissions=form.cleaned_data["permissions"],
             expires_at=form.cleaned_data["expires_at"],
+            requests_per_minute=form.cleaned_data["requests_per_minute"],
             actor=actor,
         )
         for model_field in ApiKey._meta.concrete_fields:

@@ -13,3 +13,5 @@ class OtpusersConfig(AppConfig):
         # `field__lower=value.lower()` compiles to LOWER(field) = value, which the case-insensitive unique
         # indexes on identifiers serve; `__iexact` (UPPER(...) = UPPER(...)) would scan the table.
         CharField.register_lookup(Lower)
+
+        from otpusers import sign_in_audit  # noqa: F401

@@ -26,8 +26,9 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> "Actor":
-        """The actor of an API request (DRF) or an admin request (Django)."""
-        client_ip = request.META.get("REMOTE_ADDR") or None
+        """The actor of an API request (DRF) or an admin request (Django). `client_ip` is the address
+        otpsite.middleware.ClientIpMiddleware worked out (X-Forwarded-For only from trusted proxies)."""
+        client_ip = getattr(request, "client_ip", None)
         request_id = getattr(request, "request_id", "")
         api_key = getattr(request, "auth", None)
         if isinstance(api_key, ApiKey):
@@ -97,4 +98,24 @@ def audit_event(
         detail=detail or {},
         client_ip=actor.client_ip,
         request_id=actor.request_id,
+    )
+
+
+def staff_sign_in_record(*, request, user=None, username: str = "", reason: str = "") -> AuditEvent:
+    """A staff sign-in (`user` given) or a failed one (`reason` says why), from Django's auth signals."""
+    username = user.get_username() if user is not None else username
+    return audit_record(
+        actor=Actor(
+            type=ActorType.STAFF,
+            user=user,
+            label=username,
+            client_ip=getattr(request, "client_ip", None),
+            request_id=getattr(request, "request_id", ""),
+        ),
+        action="staff.sign_in",
+        organization=None,
+        target=user,
+        outcome=Outcome.FAILURE if reason else Outcome.SUCCESS,
+        reason=reason,
+        detail={"username": username[:150]},
     )

@@ -385,6 +385,12 @@ class ApiKey(TimestampedModel):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests this key may make in a minute; empty: the server's default "
+        "(OTPSITE_API_KEY_REQUESTS_PER_MINUTE). Further requests answer 429 with Retry-After.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -396,6 +402,11 @@ class ApiKey(TimestampedModel):
             models.CheckConstraint(
                 condition=models.Q(key_id__regex=r"^[0-9a-f]{16}$"),
                 name="%(app_label)s_%(class)s_key_id_hex",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(requests_per_minute__isnull=True) | models.Q(requests_per_minute__gte=1),
+                name="%(app_label)s_%(class)s_requests_per_minute_positive",
+                violation_error_message="A key may make at least one request a minute.",
             ),
         ]
 

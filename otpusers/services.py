@@ -293,6 +293,7 @@ def api_key_create(
     permissions: list[str],
     actor: Actor,
     expires_at: datetime | None = None,
+    requests_per_minute: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Makes a key and returns it with its secret, which is not kept and cannot be shown again."""
     secret = secrets.token_urlsafe(32)
@@ -304,6 +305,7 @@ def api_key_create(
         secret_md5_sha256=_sha256(hashlib.md5(secret.encode()).hexdigest()),
         permissions=_validate_permission_names(permissions),
         expires_at=expires_at,
+        requests_per_minute=requests_per_minute,
         created_by=actor.user if actor.user is not None and actor.user.is_authenticated else None,
     )
     _save_validated(api_key, conflict_field="key_id")
@@ -312,25 +314,36 @@ def api_key_create(
         action="api_key.create",
         organization=organization,
         target=api_key,
-        detail={"name": name, "permissions": api_key.permissions},
+        detail={"name": name, "permissions": api_key.permissions, "requests_per_minute": requests_per_minute},
     )
     return api_key, secret
 
 
 @transaction.atomic
 def api_key_update(
-    *, api_key: ApiKey, name: str, permissions: list[str], expires_at: datetime | None, actor: Actor
+    *,
+    api_key: ApiKey,
+    name: str,
+    permissions: list[str],
+    expires_at: datetime | None,
+    actor: Actor,
+    requests_per_minute: int | None = None,
 ) -> ApiKey:
+    """Changes the key; `requests_per_minute` None means the server's default limit."""
+    # As stored (locked): an admin form has already set its values on `api_key`.
+    stored = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     previous = {
-        "name": api_key.name,
-        "permissions": api_key.permissions,
-        "expires_at": str(api_key.expires_at),
+        "name": stored.name,
+        "permissions": stored.permissions,
+        "expires_at": str(stored.expires_at),
+        "requests_per_minute": stored.requests_per_minute,
     }
     api_key.name = name
     api_key.permissions = _validate_permission_names(permissions)
     api_key.expires_at = expires_at
+    api_key.requests_per_minute = requests_per_minute
     api_key.full_clean()
-    api_key.save(update_fields=["name", "permissions", "expires_at", "updated_at"])
+    api_key.save(update_fields=["name", "permissions", "expires_at", "requests_per_minute", "updated_at"])
     _forget_api_key(api_key)
     audit_record(
         actor=actor,
@@ -339,7 +352,12 @@ def api_key_update(
         target=api_key,
         detail={
             "before": previous,
-            "after": {"name": name, "permissions": api_key.permissions, "expires_at": str(expires_at)},
+            "after": {
+                "name": name,
+                "permissions": api_key.permissions,
+                "expires_at": str(expires_at),
+                "requests_per_minute": requests_per_minute,
+            },
         },
     )
     return api_key

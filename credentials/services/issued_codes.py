@@ -21,6 +21,7 @@ from credentials.choices import (
     Channel,
     DeliveryStatus,
     IdentifierType,
+    Scope,
     VerifyOutcome,
 )
 from credentials.models import IssuedCode
@@ -33,6 +34,10 @@ DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
 # than this can still be outstanding, or have been re-sent within the cooldown.
 MAX_CODE_VALIDITY = timedelta(days=1)
+# A primary key no row has (ids start at 1) and a digest no code has: the lookups and the comparison an
+# unknown recipient goes through.
+NO_ROW = 0
+NO_DIGEST = "0" * 64
 
 
 class RecipientUnknown(Exception):
@@ -103,6 +108,16 @@ def hmac_key() -> bytes:
     return settings.OTPSITE_HMAC_KEY.encode()
 
 
+def _digest_matches(*, salt: str, candidate: str, expected: str) -> bool:
+    """Whether the candidate's digest under the current HMAC key, or under one of the previous keys still
+    accepted during a rotation (OTPSITE_HMAC_PREVIOUS_KEYS), is the stored one. Every key is tried every
+    time, so the work does not depend on which matched."""
+    matched = False
+    for key in (hmac_key(), *(previous.encode() for previous in settings.OTPSITE_HMAC_PREVIOUS_KEYS)):
+        matched |= codes.digest_matches(key=key, salt=salt, code=candidate, expected=expected)
+    return matched
+
+
 def _identifier_field(identifier_type: str) -> str:
     return IDENTIFIER_FIELDS[IdentifierType(identifier_type)]
 
@@ -152,13 +167,21 @@ def _retry_after(until) -> int:
     return max(math.ceil((until - timezone.now()).total_seconds()), 1)
 
 
+def _daily_budget(scope: str) -> Q:
+    """The codes a new code of `scope` is counted with against the daily limit. Store-page sign-in codes
+    have their own count: an anonymous visitor can ask for those (within the store page's own client limits,
+    otpsite/limits.py), and must never be able to use up the person's codes on the API surfaces."""
+    store = Q(scope=Scope.STORE_LOGIN)
+    return store if scope == Scope.STORE_LOGIN else ~store
+
+
 def _recent_codes(person: OtpUser, scope: str, now) -> dict:
     """What the limits and the supersede need to know of the person's codes, in one query over the index on
     (person, created_at): codes sent in the daily window, the oldest of them, the last send for the scope,
     and the scope's outstanding codes. Must run under the person's row lock, after it is taken, so that it
     sees every code a parallel issue committed."""
     cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
-    in_window = Q(created_at__gt=now - DAILY_WINDOW)
+    in_window = Q(created_at__gt=now - DAILY_WINDOW) & _daily_budget(scope)
     outstanding = Q(
         scope=scope,
         consumed_at__isnull=True,
@@ -362,8 +385,10 @@ def _deliver(issued: IssuedCode, plaintext: str, destinations, templates, actor:
 def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     """The outcome of checking `candidate` against the locked row; changes the row, does not save it."""
     if issued is None:
+        # The same keyed hashes as a real check, so that having no code does not answer faster.
+        _digest_matches(salt=new_object_id(), candidate=candidate, expected=NO_DIGEST)
         return VerifyOutcome.NO_CODE
-    matches = codes.digest_matches(key=hmac_key(), salt=issued.public_id, code=candidate, expected=issued.code_digest)
+    matches = _digest_matches(salt=issued.public_id, candidate=candidate, expected=issued.code_digest)
     if issued.revoked_at:
         return VerifyOutcome.REVOKED
     if issued.consumed_at:
@@ -440,8 +465,8 @@ def code_check(
                 phone_number=phone_number,
             )
         if reason is not None:
-            # The same keyed hash as a real check, so that an unknown recipient does not answer faster.
-            codes.code_digest(key=hmac_key(), salt=new_object_id(), code=candidate)
+            # The same keyed hashes as a real check, so that an unknown recipient does not answer faster.
+            _digest_matches(salt=new_object_id(), candidate=candidate, expected=NO_DIGEST)
             person, issued, outcome = None, None, reason
         else:
             outcome = _judge(issued, candidate, now)
@@ -557,27 +582,6 @@ def code_revoke(*, issued: IssuedCode, actor: Actor) -> bool:
     return bool(revoked)
 
 
-def codes_reseal(*, batch_size: int = 500) -> int:
-    """Re-encrypts every readable code sealed under a key other than the current one; returns how many."""
-    current = crypto.current_key_id()
-    resealed = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                IssuedCode.objects.select_for_update(skip_locked=True)
-                .exclude(code_sealed="")
-                .exclude(code_sealed__startswith=f"{current}:")
-                .order_by("id")[:batch_size]
-            )
-            for issued in batch:
-                plaintext = crypto.unseal(issued.code_sealed, associated_data=issued.public_id)
-                issued.code_sealed = crypto.seal(plaintext, associated_data=issued.public_id)
-                issued.save(update_fields=["code_sealed"])
-        resealed += len(batch)
-        if len(batch) < batch_size:
-            return resealed
-
-
 __all__ = [
     "DAILY_WINDOW",
     "ChannelUnavailable",
@@ -597,7 +601,6 @@ __all__ = [
     "code_read_back",
     "code_revoke",
     "code_verify",
-    "codes_reseal",
     "hmac_key",
     "otp_user_find",
 ]

@@ -79,13 +79,13 @@ def card_policy_default(*, organization: Organization) -> CardPolicy:
     return policy
 
 
-def _card_aad(card: OtpCard) -> str:
+def card_aad(card: OtpCard) -> str:
     return f"otpcard:{card.public_id}"
 
 
 def card_cells(card: OtpCard) -> list[str]:
     """The card's cells, decrypted. Only for checking answers and for the audited print page."""
-    joined = crypto.unseal(card.grid_sealed, associated_data=_card_aad(card))
+    joined = crypto.unseal(card.grid_sealed, associated_data=card_aad(card))
     width = len(joined) // (card.rows * card.cols)
     return [joined[index : index + width] for index in range(0, len(joined), width)]
 
@@ -106,7 +106,7 @@ def _fill_grid(card: OtpCard, policy: CardPolicy) -> None:
     geometry = card_maths.Geometry(policy.rows, policy.cols, policy.coordinate_card_format)
     card.rows, card.cols, card.coordinate_card_format = policy.rows, policy.cols, policy.coordinate_card_format
     cells = card_maths.generate_cells(geometry, policy.cell_length)
-    card.grid_sealed = crypto.seal("".join(cells), associated_data=_card_aad(card))
+    card.grid_sealed = crypto.seal("".join(cells), associated_data=card_aad(card))
     card.counters = "0" * geometry.cells
     card.cells_remaining = geometry.cells
     card.latest_challenge = ""
@@ -436,6 +436,7 @@ __all__ = [
     "LoginResult",
     "NoCard",
     "StaleVersion",
+    "card_aad",
     "card_audit_read",
     "card_cells",
     "card_challenge",

@@ -1,14 +1,40 @@
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
 import jwt
 from django.conf import settings
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
+from otpsite import limits
+from otpsite.middleware import client_ip
 from otpusers import services
 from otpusers.models import ApiKey
+
+
+def client_limited(authenticate):
+    """The client limits around an authenticator: an address with too many failed authentications is
+    refused (429) before any credential is checked, each failure counts against it, and each request made
+    with an API key counts against the key's requests per minute."""
+
+    @functools.wraps(authenticate)
+    def guarded(self, request):
+        address = client_ip(request)
+        try:
+            limits.refuse_blocked_address(address)
+            result = authenticate(self, request)
+            if result is not None and isinstance(result[1], ApiKey):
+                limits.api_key_request(key_id=result[1].key_id, per_minute=result[1].requests_per_minute)
+        except limits.LimitExceeded as exceeded:
+            raise Throttled(wait=exceeded.retry_after) from None
+        except AuthenticationFailed:
+            limits.record_failed_authentication(address)
+            raise
+        return result
+
+    return guarded
 
 
 class Principal:
@@ -39,6 +65,7 @@ class ApiKeyBearerAuthentication(BaseAuthentication):
 
     keyword = b"bearer"
 
+    @client_limited
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
@@ -64,6 +91,7 @@ class ApiKeyBasicAuthentication(BaseAuthentication):
 
     md5_of_secret = False
 
+    @client_limited
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != b"basic":
@@ -114,6 +142,7 @@ class SelfAdminJwtAuthentication(BaseAuthentication):
     """nevisIDM self-admin: a JWT in the X-Token header, signed with OTPSITE_SELF_ADMIN_JWT_KEY (HS256),
     whose `sub` is the user's external id and `client` the client's. `exp` is required."""
 
+    @client_limited
     def authenticate(self, request):
         token = request.headers.get("X-Token")
         if not token:
@@ -145,6 +174,7 @@ class CapillaryOAuthTokenAuthentication(BaseAuthentication):
 
     header = "X-CAP-API-OAUTH-TOKEN"
 
+    @client_limited
     def authenticate(self, request):
         token = request.headers.get(self.header)
         if not token:
@@ -152,7 +182,7 @@ class CapillaryOAuthTokenAuthentication(BaseAuthentication):
         try:
             api_key = services.api_key_oauth_authenticate(
                 token=token,
-                client_ip=request.META.get("REMOTE_ADDR") or None,
+                client_ip=client_ip(request),
                 request_id=getattr(request, "request_id", ""),
             )
         except services.OAuthDisabled:

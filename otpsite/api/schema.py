@@ -201,3 +201,26 @@ def _describe(kind: ErrorKind, body: dict) -> str:
     import json
 
     return f"{KIND_DESCRIPTIONS[kind]} Body: `{json.dumps(body)}`"
+
+
+def document_client_limits(result, generator, request, public):
+    """Every authenticated operation can answer 429 (otpsite/limits.py: failed authentications per address,
+    requests per API key), in the same envelope as its 401 and with Retry-After."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            unauthenticated = responses.get("401")
+            if unauthenticated is None:
+                continue
+            limited = responses.setdefault("429", {"content": unauthenticated.get("content", {})})
+            limited["description"] = "; ".join(
+                part
+                for part in (
+                    limited.get("description", ""),
+                    "client limit: too many failed authentications from this address, or too many requests "
+                    "with this API key in a minute",
+                )
+                if part
+            )
+            limited.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER["Retry-After"])
+    return result

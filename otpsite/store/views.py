@@ -10,13 +10,15 @@ import os
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from credentials import services
+from otpsite import limits
+from otpsite.middleware import client_ip
 from otpsite.store.forms import CodeForm, EmailForm
 from otpusers import services as otpuser_services
 from otpusers.audit import Actor
@@ -57,7 +59,7 @@ def _actor(request, email: str = "") -> Actor:
     return Actor(
         type=ActorType.PERSON,
         label=f"store page: {email}"[:200] if email else "store page",
-        client_ip=request.META.get("REMOTE_ADDR") or None,
+        client_ip=client_ip(request),
         request_id=getattr(request, "request_id", ""),
     )
 
@@ -77,6 +79,20 @@ def _signed_in_access(request, application) -> AppAccess | None:
 def _cooldown_left(application, state: dict) -> int:
     cooldown = application.store.organization.resend_cooldown_seconds
     return max(int(state.get("requested_at", 0) + cooldown - _now()), 0)
+
+
+def _too_many(request, application, exceeded: limits.LimitExceeded, form=None) -> HttpResponse:
+    """429 with Retry-After, on the page the visitor was on; the same for every email."""
+    minutes = max(round(exceeded.retry_after / 60), 1)
+    messages.error(request, f"Too many requests. Please try again in about {minutes} minutes.")
+    response = render(
+        request,
+        "store/email.html",
+        {"application": application, "store": application.store, "form": form or EmailForm()},
+        status=429,
+    )
+    response["Retry-After"] = str(exceeded.retry_after)
+    return response
 
 
 @require_GET
@@ -114,6 +130,10 @@ def request_code(request, store_slug: str, app_slug: str):
     if state.get("email") == email and _cooldown_left(application, state):
         messages.info(request, f"Please wait {_cooldown_left(application, state)} seconds before asking again.")
         return redirect(_page(application))
+    try:
+        limits.store_code_request(client_ip=client_ip(request), email=email)
+    except limits.LimitExceeded as exceeded:
+        return _too_many(request, application, exceeded, form)
     services.store_code_request(published_application=application, email=email, actor=_actor(request, email))
     _save(request, application, {"email": email, "requested_at": _now(), "attempts": 0})
     messages.success(request, f"If {email} may download this app, a code is on its way to it.")
@@ -130,6 +150,10 @@ def verify_code(request, store_slug: str, app_slug: str):
     if state.get("attempts", 0) >= application.store.organization.code_max_attempts:
         messages.error(request, "Too many attempts with this code. Ask for a new code.")
         return redirect(_page(application))
+    try:
+        limits.refuse_blocked_address(client_ip(request))
+    except limits.LimitExceeded as exceeded:
+        return _too_many(request, application, exceeded)
     access = None
     if form.is_valid():
         access = services.store_code_verify(
@@ -139,6 +163,7 @@ def verify_code(request, store_slug: str, app_slug: str):
             actor=_actor(request, state["email"]),
         )
     if access is None:
+        limits.record_failed_authentication(client_ip(request))
         state["attempts"] = state.get("attempts", 0) + 1
         _save(request, application, state)
         messages.error(request, "That code is not right, or it has expired. Check the email, or ask for a new code.")

@@ -43,7 +43,7 @@ def test_rotate_keys_reseals_what_the_old_key_protected(capsys):
 
     with override_settings(OTPSITE_ENCRYPTION_KEYS=[KEY_B, KEY_A]):
         call_command("rotate_keys")
-        assert "Re-encrypted 1 issued codes under key 'b'" in capsys.readouterr().out
+        assert "Re-encrypted 1 issued codes, 0 OTP card grids under key 'b'" in capsys.readouterr().out
         resealed = IssuedCode.objects.get(pk=old.code.pk).code_sealed
         assert crypto.key_id_of(resealed) == "b"
 

@@ -174,3 +174,23 @@ def test_audit_events_are_read_only(superuser_client, access):
     assert superuser_client.get(reverse("admin:otpusers_auditevent_add")).status_code == 403
     response = superuser_client.post(reverse("admin:otpusers_auditevent_change", args=[event.pk]), {"action": "x"})
     assert response.status_code == 403
+
+
+def test_staff_set_a_key_s_requests_per_minute(superuser_client, access):
+    api_key, _ = make_api_key(access.published_application.store.organization, "mad.store.otpUsers.get")
+    response = superuser_client.post(
+        reverse("admin:otpusers_apikey_change", args=[api_key.pk]),
+        {"name": api_key.name, "permissions": api_key.permissions, "requests_per_minute": "120"},
+    )
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.requests_per_minute == 120
+    update = AuditEvent.objects.get(action="api_key.update")
+    assert (
+        update.detail["before"]["requests_per_minute"] is None and update.detail["after"]["requests_per_minute"] == 120
+    )
+    refused = superuser_client.post(
+        reverse("admin:otpusers_apikey_change", args=[api_key.pk]),
+        {"name": api_key.name, "permissions": api_key.permissions, "requests_per_minute": "0"},
+    )
+    assert refused.status_code == 200 and ApiKey.objects.get(pk=api_key.pk).requests_per_minute == 120

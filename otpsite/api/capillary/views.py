@@ -3,17 +3,19 @@ from datetime import UTC
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import views
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from credentials import delivery, services
 from credentials.choices import VerifyOutcome
+from otpsite import limits
 from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
 from otpsite.api.views import SurfaceRequestMixin, SurfaceViewSet
+from otpsite.middleware import client_ip
 from otpusers import services as key_services
 from otpusers.audit import Actor
 from otpusers.models import Organization
@@ -267,7 +269,10 @@ class CapillaryOAuthTokenView(SurfaceRequestMixin, views.APIView):
             200: serializers.OAuthTokenResponseSerializer,
             **error_responses(
                 serializers.CapillaryV3ErrorSerializer,
-                ((errors.ERROR_CODES[code][0], f"`{code}` {errors.ERROR_CODES[code][1]}") for code in (400, 401, 405)),
+                (
+                    (errors.ERROR_CODES[code][0], f"`{code}` {errors.ERROR_CODES[code][1]}")
+                    for code in (400, 401, 405, 429)
+                ),
             ),
         },
         auth=[],
@@ -275,15 +280,22 @@ class CapillaryOAuthTokenView(SurfaceRequestMixin, views.APIView):
     def post(self, request):
         body = serializers.OAuthTokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        address = client_ip(request)
+        try:
+            # The body's key and secret are a credential: guesses count against the address like any other.
+            limits.refuse_blocked_address(address)
+        except limits.LimitExceeded as exceeded:
+            raise Throttled(wait=exceeded.retry_after) from None
         try:
             token = key_services.api_key_oauth_token_issue(
                 key_id=body.validated_data["key"],
                 secret=body.validated_data["secret"],
-                client_ip=request.META.get("REMOTE_ADDR") or None,
+                client_ip=address,
                 request_id=getattr(request, "request_id", ""),
             )
         except key_services.OAuthDisabled:
             raise AuthenticationFailed("OAuth tokens are not enabled on this server.") from None
         if token is None:
+            limits.record_failed_authentication(address)
             raise AuthenticationFailed("The key and secret do not match a usable API key.")
         return Response({"data": {"accessToken": token.access_token, "ttlSeconds": token.ttl_seconds}, "errors": None})

@@ -16,6 +16,7 @@ from otpsite.api.permissions import caller_holds
 from otpsite.api.schema import error_responses
 from otpsite.api.scoping import scope_to_caller
 from otpsite.api.views import SurfaceViewSet
+from otpsite.middleware import client_ip
 from otpusers.audit import Actor
 from otpusers.choices import ActorType
 from otpusers.models import OtpUser, identifier_condition, one_or_none
@@ -84,7 +85,7 @@ class NevisUserMixin:
             return Actor(
                 type=ActorType.PERSON,
                 label=str(self.request.user),
-                client_ip=self.request.META.get("REMOTE_ADDR") or None,
+                client_ip=client_ip(self.request),
                 request_id=getattr(self.request, "request_id", ""),
             )
         return Actor.from_request(self.request)

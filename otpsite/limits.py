@@ -1,0 +1,200 @@
+"""Client limits: how often one client (an address, an API key, an email typed on the store page) may do
+something, shared by every worker and node.
+
+Each limit is a fixed window of `seconds` allowing `count` events. Counting is one atomic increment: on the
+database (the default, where Django's DatabaseCache would read then write) a RateLimitCounter row raised by
+INSERT … ON CONFLICT DO UPDATE … RETURNING; on Redis or memcached (OTPSITE_RATE_LIMIT_CACHE naming such a
+cache) the cache's own INCR. Domain limits (attempts per code, a person's daily limit, card lockout) are not
+here: they live on the rows they count.
+"""
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from otpsite.models import RateLimitCounter
+
+# One hit in this many also deletes the counters whose windows have ended.
+PRUNE_ONE_IN = 500
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+
+class LimitExceeded(Exception):
+    """A client limit is used up; `retry_after` is in whole seconds (when the window ends)."""
+
+    def __init__(self, name: str, retry_after: int):
+        super().__init__(f"{name}: retry in {retry_after} s")
+        self.name = name
+        self.retry_after = retry_after
+
+
+def rates(setting: tuple[tuple[int, int], ...]) -> tuple[Rate, ...]:
+    return tuple(Rate(count, seconds) for count, seconds in setting)
+
+
+def _window(name: str, subject: str, rate: Rate) -> tuple[str, datetime]:
+    now = timezone.now().timestamp()
+    index = math.floor(now / rate.seconds)
+    # Subjects (emails, addresses) are hashed: keys stay short and the counters hold no personal data.
+    digest = hashlib.sha256(subject.lower().encode()).hexdigest()[:32]
+    ends = datetime.fromtimestamp((index + 1) * rate.seconds, tz=UTC)
+    return f"{name}:{rate.seconds}:{index}:{digest}", ends
+
+
+def _retry_after(ends: datetime) -> int:
+    return max(math.ceil((ends - timezone.now()).total_seconds()), 1)
+
+
+def _cache():
+    cache = caches[settings.OTPSITE_RATE_LIMIT_CACHE]
+    return None if isinstance(cache, DatabaseCache) else cache
+
+
+def _increment(key: str, ends: datetime) -> int:
+    cache = _cache()
+    if cache is not None:
+        cache.add(key, 0, timeout=_retry_after(ends) + 1)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr: this hit opens the next count
+            cache.add(key, 0, timeout=_retry_after(ends) + 1)
+            return cache.incr(key)
+    table, key_column, count_column, expires_column = (
+        connection.ops.quote_name(name) for name in (RateLimitCounter._meta.db_table, "key", "count", "expires_at")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) VALUES (%s, 1, %s) "
+            f"ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = {table}.{count_column} + 1 "
+            f"RETURNING {count_column}",
+            [key, connection.ops.adapt_datetimefield_value(ends)],
+        )
+        count = cursor.fetchone()[0]
+    if random.randrange(PRUNE_ONE_IN) == 0:
+        RateLimitCounter.objects.filter(expires_at__lte=timezone.now()).delete()
+    return count
+
+
+def _current(key: str) -> int:
+    cache = _cache()
+    if cache is not None:
+        return cache.get(key, 0)
+    return RateLimitCounter.objects.filter(key=key).values_list("count", flat=True).first() or 0
+
+
+def _decrement(key: str) -> None:
+    cache = _cache()
+    if cache is not None:
+        try:
+            cache.decr(key)
+        except ValueError:
+            pass  # the window ended meanwhile
+        return
+    RateLimitCounter.objects.filter(key=key).update(count=F("count") - 1)
+
+
+def hit(name: str, subject: str, limits: tuple[Rate, ...]) -> None:
+    """Counts one event of `subject` against each rate, or raises LimitExceeded when it would be one too
+    many for any of them. A refused event is taken back from every rate it was counted in, so that hammering
+    one window (say, 15 minutes) does not use up a longer one (the day). Under parallel requests a count
+    can be refused that a serial order would have allowed, never the other way round."""
+    counted = []
+    for rate in limits:
+        key, ends = _window(name, subject, rate)
+        counted.append(key)
+        if _increment(key, ends) > rate.count:
+            for key in counted:
+                _decrement(key)
+            raise LimitExceeded(name, _retry_after(ends))
+
+
+def check(name: str, subject: str, limits: tuple[Rate, ...]) -> None:
+    """Raises LimitExceeded when `subject` has already used up any of the rates; counts nothing."""
+    for rate in limits:
+        key, ends = _window(name, subject, rate)
+        if _current(key) >= rate.count:
+            raise LimitExceeded(name, _retry_after(ends))
+
+
+def reset(name: str, subject: str, limits: tuple[Rate, ...]) -> None:
+    """Forgets `subject`'s current counts (tests, and an operator lifting a block)."""
+    for rate in limits:
+        key, _ = _window(name, subject, rate)
+        cache = _cache()
+        if cache is not None:
+            cache.delete(key)
+        else:
+            RateLimitCounter.objects.filter(key=key).delete()
+
+
+#
+# The limits otpsite applies
+#
+
+AUTH_FAILURES = "auth_failures"
+API_KEY_REQUESTS = "api_key_requests"
+STORE_CODES_PER_IP = "store_codes_ip"
+STORE_CODES_PER_EMAIL = "store_codes_email"
+
+
+def auth_failure_rates() -> tuple[Rate, ...]:
+    return rates(settings.OTPSITE_AUTH_FAILURES_PER_IP)
+
+
+def refuse_blocked_address(client_ip: str | None) -> None:
+    """Before checking any credentials: an address with too many failed authentications is refused, right
+    credentials or not, until its window ends."""
+    if client_ip:
+        check(AUTH_FAILURES, client_ip, auth_failure_rates())
+
+
+def record_failed_authentication(client_ip: str | None) -> None:
+    if client_ip:
+        try:
+            hit(AUTH_FAILURES, client_ip, auth_failure_rates())
+        except LimitExceeded:
+            pass  # the address was already blocked; this failure is answered as itself
+
+
+def api_key_request(*, key_id: str, per_minute: int | None) -> None:
+    """Counts one request made with the key against its limit (the key's own, or the default)."""
+    hit(API_KEY_REQUESTS, key_id, (Rate(per_minute or settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE, 60),))
+
+
+def store_code_request(*, client_ip: str | None, email: str) -> None:
+    """One store-page code request: within the address's budget, then within the email's (the email's is
+    counted whether or not it has access, so the answer tells nothing about it)."""
+    if client_ip:
+        hit(STORE_CODES_PER_IP, client_ip, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_IP))
+    hit(STORE_CODES_PER_EMAIL, email, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_EMAIL))
+
+
+def expired_counters_delete(now: datetime | None = None) -> int:
+    return RateLimitCounter.objects.filter(expires_at__lte=now or timezone.now()).delete()[0]
+
+
+__all__ = [
+    "LimitExceeded",
+    "Rate",
+    "api_key_request",
+    "check",
+    "hit",
+    "record_failed_authentication",
+    "refuse_blocked_address",
+    "reset",
+    "store_code_request",
+]
