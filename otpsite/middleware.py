@@ -4,8 +4,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.sessions.exceptions import SessionInterrupted
-from django.core.exceptions import ImproperlyConfigured
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _offered_uuid(value: str) -> str | None:
