@@ -84,9 +84,34 @@ def _increment(key: str, ends: datetime) -> int:
             [key, connection.ops.adapt_datetimefield_value(ends)],
         )
         count = cursor.fetchone()[0]
+    _maybe_prune()
+    return count
+
+
+def _increment_many(windows: list[tuple[str, datetime]]) -> dict[str, int]:
+    """_increment for several counters, in one statement on the database."""
+    if _cache() is not None or len(windows) < 2:
+        return {key: _increment(key, ends) for key, ends in windows}
+    table, key_column, count_column, expires_column = (
+        connection.ops.quote_name(name) for name in (RateLimitCounter._meta.db_table, "key", "count", "expires_at")
+    )
+    values = ", ".join(["(%s, 1, %s)"] * len(windows))
+    parameters = [value for key, ends in windows for value in (key, connection.ops.adapt_datetimefield_value(ends))]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) VALUES {values} "
+            f"ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = {table}.{count_column} + 1 "
+            f"RETURNING {key_column}, {count_column}",
+            parameters,
+        )
+        counts = dict(cursor.fetchall())
+    _maybe_prune()
+    return counts
+
+
+def _maybe_prune() -> None:
     if random.randrange(PRUNE_ONE_IN) == 0:
         RateLimitCounter.objects.filter(expires_at__lte=timezone.now()).delete()
-    return count
 
 
 def _current(key: str) -> int:
@@ -96,15 +121,16 @@ def _current(key: str) -> int:
     return RateLimitCounter.objects.filter(key=key).values_list("count", flat=True).first() or 0
 
 
-def _decrement(key: str) -> None:
+def _decrement_many(keys: list[str]) -> None:
     cache = _cache()
     if cache is not None:
-        try:
-            cache.decr(key)
-        except ValueError:
-            pass  # the window ended meanwhile
+        for key in keys:
+            try:
+                cache.decr(key)
+            except ValueError:
+                pass  # the window ended meanwhile
         return
-    RateLimitCounter.objects.filter(key=key).update(count=F("count") - 1)
+    RateLimitCounter.objects.filter(key__in=keys).update(count=F("count") - 1)
 
 
 def hit(name: str, subject: str, limits: tuple[Rate, ...]) -> None:
@@ -112,13 +138,17 @@ def hit(name: str, subject: str, limits: tuple[Rate, ...]) -> None:
     many for any of them. A refused event is taken back from every rate it was counted in, so that hammering
     one window (say, 15 minutes) does not use up a longer one (the day). Under parallel requests a count
     can be refused that a serial order would have allowed, never the other way round."""
-    counted = []
-    for rate in limits:
-        key, ends = _window(name, subject, rate)
-        counted.append(key)
-        if _increment(key, ends) > rate.count:
-            for key in counted:
-                _decrement(key)
+    hit_all([(name, subject, limits)])
+
+
+def hit_all(events: list[tuple[str, str, tuple[Rate, ...]]]) -> None:
+    """`hit` for several (name, subject, rates) at once: every counter raised in one statement on the
+    database; when any is over, all are taken back (one more statement) and LimitExceeded names the first."""
+    windows = [(name, *_window(name, subject, rate), rate) for name, subject, limits in events for rate in limits]
+    counts = _increment_many([(key, ends) for _, key, ends, _ in windows])
+    for name, key, ends, rate in windows:
+        if counts[key] > rate.count:
+            _decrement_many([key for _, key, _, _ in windows])
             raise LimitExceeded(name, _retry_after(ends))
 
 
@@ -175,12 +205,91 @@ def api_key_request(*, key_id: str, per_minute: int | None) -> None:
     hit(API_KEY_REQUESTS, key_id, (Rate(per_minute or settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE, 60),))
 
 
+def _failure_windows(client_ip: str | None) -> list[tuple[str, datetime, Rate]]:
+    if not client_ip:
+        return []
+    return [(*_window(AUTH_FAILURES, client_ip, rate), rate) for rate in auth_failure_rates()]
+
+
+def _blocked(windows: list[tuple[str, datetime, Rate]], counts: dict) -> None:
+    for key, ends, rate in windows:
+        if (counts.get(key) or 0) >= rate.count:
+            raise LimitExceeded(AUTH_FAILURES, _retry_after(ends))
+
+
+def _bump_and_read(bumped: tuple[str, datetime], read: list[str]) -> tuple[int, dict]:
+    """Raises one counter and reads others in one statement: on PostgreSQL a data-modifying CTE, elsewhere
+    (SQLite under `make run`) the UPSERT and then one SELECT."""
+    if not read or connection.vendor != "postgresql":
+        count = _increment(*bumped)
+        return count, _counts(read)
+    table, key_column, count_column, expires_column = (
+        connection.ops.quote_name(name) for name in (RateLimitCounter._meta.db_table, "key", "count", "expires_at")
+    )
+    key, ends = bumped
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH bumped AS (INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) "
+            f"VALUES (%s, 1, %s) ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = "
+            f"{table}.{count_column} + 1 RETURNING {count_column}) "
+            f"SELECT (SELECT {count_column} FROM bumped), "
+            f"(SELECT json_object_agg({key_column}, {count_column}) FROM {table} WHERE {key_column} = ANY(%s))",
+            [key, connection.ops.adapt_datetimefield_value(ends), read],
+        )
+        count, counts = cursor.fetchone()
+    _maybe_prune()
+    return count, counts or {}
+
+
+def _counts(keys: list[str]) -> dict:
+    if not keys:
+        return {}
+    cache = _cache()
+    if cache is not None:
+        return cache.get_many(keys)
+    return dict(RateLimitCounter.objects.filter(key__in=keys).values_list("key", "count"))
+
+
+def authenticated_request(*, client_ip: str | None, key_id: str | None = None, per_minute: int | None = None) -> None:
+    """After credentials were accepted, at most one statement: counts the request against the API key's
+    requests per minute (when the caller is a key) and reads the address's failed authentications. Raises
+    LimitExceeded when the address is blocked (right credentials or not: a blocked address learns nothing
+    from the answer) or the key has used up its minute. Each request counts, refused ones too, so that
+    exactly `per_minute` requests a minute are served however many arrive in parallel."""
+    windows = _failure_windows(client_ip)
+    failure_keys = [key for key, _, _ in windows]
+    if key_id is None:
+        _blocked(windows, _counts(failure_keys))
+        return
+    rate = Rate(per_minute or settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE, 60)
+    key, ends = _window(API_KEY_REQUESTS, key_id, rate)
+    if _cache() is not None:
+        count, counts = _increment(key, ends), _counts(failure_keys)
+    else:
+        count, counts = _bump_and_read((key, ends), failure_keys)
+    _blocked(windows, counts)
+    if count > rate.count:
+        raise LimitExceeded(API_KEY_REQUESTS, _retry_after(ends))
+
+
+def failed_authentication(client_ip: str | None) -> None:
+    """One failed authentication from the address, counted in one UPSERT (of a row per configured
+    rate); raises LimitExceeded once the address is over any of them. Every failure counts, refused or
+    not, so that an address hammering away stays blocked until its window ends."""
+    windows = _failure_windows(client_ip)
+    counts = _increment_many([(key, ends) for key, ends, _ in windows])
+    for key, ends, rate in windows:
+        if counts[key] > rate.count:
+            raise LimitExceeded(AUTH_FAILURES, _retry_after(ends))
+
+
 def store_code_request(*, client_ip: str | None, email: str) -> None:
-    """One store-page code request: within the address's budget, then within the email's (the email's is
-    counted whether or not it has access, so the answer tells nothing about it)."""
+    """One store-page code request: within the address's budget and within the email's (the email's is
+    counted whether or not it has access, so the answer tells nothing about it); one statement."""
+    events = [(STORE_CODES_PER_EMAIL, email, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_EMAIL))]
     if client_ip:
-        hit(STORE_CODES_PER_IP, client_ip, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_IP))
-    hit(STORE_CODES_PER_EMAIL, email, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_EMAIL))
+        events.insert(0, (STORE_CODES_PER_IP, client_ip, rates(settings.OTPSITE_STORE_CODE_REQUESTS_PER_IP)))
+    hit_all(events)
 
 
 def expired_counters_delete(now: datetime | None = None) -> int:
@@ -191,8 +300,11 @@ __all__ = [
     "LimitExceeded",
     "Rate",
     "api_key_request",
+    "authenticated_request",
     "check",
+    "failed_authentication",
     "hit",
+    "hit_all",
     "record_failed_authentication",
     "refuse_blocked_address",
     "reset",

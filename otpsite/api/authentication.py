@@ -15,23 +15,42 @@ from otpusers.models import ApiKey
 
 
 def client_limited(authenticate):
-    """The client limits around an authenticator: an address with too many failed authentications is
-    refused (429) before any credential is checked, each failure counts against it, and each request made
-    with an API key counts against the key's requests per minute."""
+    """The client limits around an authenticator, decided once the credentials are known: a request
+    without credentials for this authenticator costs nothing; a failed authentication counts against the
+    address (one UPSERT) and answers 429 once the address is over its limit; an accepted one costs one
+    statement (limits.authenticated_request: the API key's request counted, the address's failures read)
+    and answers 429 when the address is blocked or the key over its requests per minute. Decided once per
+    request, however many authenticators the view chains."""
 
     @functools.wraps(authenticate)
     def guarded(self, request):
+        memo = getattr(request, "_request", request)
+        decided = getattr(memo, "client_limits_decided", None)
+        if decided is not None:
+            raise decided
         address = client_ip(request)
         try:
-            limits.refuse_blocked_address(address)
             result = authenticate(self, request)
-            if result is not None and isinstance(result[1], ApiKey):
-                limits.api_key_request(key_id=result[1].key_id, per_minute=result[1].requests_per_minute)
+        except AuthenticationFailed as failed:
+            memo.client_limits_decided = failed
+            try:
+                limits.failed_authentication(address)
+            except limits.LimitExceeded as exceeded:
+                memo.client_limits_decided = Throttled(wait=exceeded.retry_after)
+            raise memo.client_limits_decided from None
+        if result is None or getattr(memo, "client_limits_passed", False):
+            return result
+        api_key = result[1] if isinstance(result[1], ApiKey) else None
+        try:
+            limits.authenticated_request(
+                client_ip=address,
+                key_id=api_key.key_id if api_key else None,
+                per_minute=api_key.requests_per_minute if api_key else None,
+            )
         except limits.LimitExceeded as exceeded:
-            raise Throttled(wait=exceeded.retry_after) from None
-        except AuthenticationFailed:
-            limits.record_failed_authentication(address)
-            raise
+            memo.client_limits_decided = Throttled(wait=exceeded.retry_after)
+            raise memo.client_limits_decided from None
+        memo.client_limits_passed = True
         return result
 
     return guarded

@@ -201,3 +201,50 @@ def test_a_wrong_capillary_oauth_token_counts_too(world, settings):
     client = APIClient(REMOTE_ADDR=ATTACKER, HTTP_X_CAP_API_OAUTH_TOKEN="not-a-token")
     body = SURFACES[1].body(world)
     assert [client.post("/v2/otp/validate", body, format="json").status_code for _ in range(5)] == [401] * 3 + [429] * 2
+
+
+def limit_statements(call) -> tuple[list[str], object]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.statements import client_limit_statements
+
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    return client_limit_statements(captured), response
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda surface: surface.name)
+def test_each_request_costs_the_limits_one_statement(surface, world, settings):
+    """An accepted request: one statement (the key's request counted and the address's failures read
+    together); a failed authentication: one UPSERT; both on every surface, whatever the authenticators."""
+    settings.OTPSITE_AUTH_FAILURES_PER_IP = ((20, 900),)
+    right = correct(surface, world)
+    accepted, response = limit_statements(lambda: surface.call(world, right, NEIGHBOUR))
+    assert response.status_code == 200
+    assert len(accepted) == 1 and accepted[0].startswith("WITH bumped AS (INSERT")
+    refused, response = limit_statements(lambda: surface.call(world, surface.wrong_authorization, ATTACKER))
+    assert response.status_code == 401
+    assert len(refused) == 1 and refused[0].startswith("INSERT")
+
+
+def test_a_request_without_credentials_costs_the_limits_nothing(world):
+    url = SURFACES[1].url(world)
+    statements, response = limit_statements(lambda: APIClient(REMOTE_ADDR=ATTACKER).post(url, {}, format="json"))
+    assert response.status_code == 401 and statements == []
+
+
+def test_counters_in_a_cache_cost_no_statement_and_stay_exact(world, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "limits": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits-test"},
+    }
+    settings.OTPSITE_RATE_LIMIT_CACHE = "limits"
+    settings.OTPSITE_AUTH_FAILURES_PER_IP = ((2, 900),)
+    surface = SURFACES[0]
+    limited = correct(surface, world, requests_per_minute=2)
+    statements, _ = limit_statements(lambda: surface.call(world, limited, NEIGHBOUR))
+    assert statements == []
+    assert [surface.call(world, limited, NEIGHBOUR).status_code for _ in range(2)] == [200, 429]
+    assert [surface.call(world, surface.wrong_authorization, ATTACKER).status_code for _ in range(3)] == [401, 401, 429]
+    assert surface.call(world, correct(surface, world), ATTACKER).status_code == 429
