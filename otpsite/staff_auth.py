@@ -16,7 +16,9 @@ from axes.backends import AxesStandaloneBackend
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -52,13 +54,23 @@ ENROLLED_SESSION_KEY = "staff_two_factor_enrolled"
 
 
 def two_factor_required(request) -> bool:
-    """Required of everyone by the setting, or of this user because they enrolled (looked up once per
-    session: a sign-in starts a new one)."""
+    """Required of everyone by the setting, or of this user because they enrolled (looked up at sign-in, see
+    remember_enrolment, so that the admin's pages run no query for it; a session from before that is looked
+    up once)."""
     if settings.OTPSITE_STAFF_TWO_FACTOR:
         return True
     if ENROLLED_SESSION_KEY not in request.session:
         request.session[ENROLLED_SESSION_KEY] = user_has_device(request.user, confirmed=True)
     return request.session[ENROLLED_SESSION_KEY]
+
+
+@receiver(user_logged_in, dispatch_uid="otpsite.staff_auth.remember_enrolment")
+def remember_enrolment(sender, request, user, **kwargs) -> None:
+    """Whether a staff user has a second factor, noted in the session a sign-in starts (which is saved
+    anyway), only where the setting does not already require one of everybody."""
+    session = getattr(request, "session", None)
+    if session is not None and user.is_staff and not settings.OTPSITE_STAFF_TWO_FACTOR:
+        session[ENROLLED_SESSION_KEY] = user_has_device(user, confirmed=True)
 
 
 class StaffTwoFactorMiddleware:

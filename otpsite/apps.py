@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OtpsiteConfig(AppConfig):
+    name = "otpsite"
+
+    def ready(self) -> None:
+        from otpsite import staff_auth  # noqa: F401  (connects the sign-in receiver)
