@@ -71,8 +71,12 @@ def world(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def in_process_requests(settings):
-    """As Django's test client does: the handler must not close the test's connection after each request."""
+    """As Django's test client does: the handler must not close the test's connection after each request.
+    Every request comes from one address with one key, and schemathesis also sends wrong credentials on
+    purpose: the client limits (tests/api/test_client_limits.py) must not answer 429 to the rest of the run."""
     settings.ALLOWED_HOSTS = ["localhost"]
+    settings.OTPSITE_AUTH_FAILURES_PER_IP = ((1_000_000, 900),)
+    settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE = 1_000_000
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     yield
