@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
@@ -382,6 +382,54 @@ def _deliver(issued: IssuedCode, plaintext: str, destinations, templates, actor:
     issued.delivery_status = DeliveryStatus.SENT
 
 
+def _from_row(model, values):
+    """A model instance from its concrete columns as the database sent them, converted as the ORM does."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _person_and_latest_code(
+    *, organization: Organization, identifier_type: str, value: str, scope: str
+) -> tuple[OtpUser | None, IssuedCode | None]:
+    """The person named by the identifier and their latest code for the scope (not superseded), that code
+    locked FOR UPDATE, in one statement: the person through the identifier's unique index, then (LATERAL,
+    so per person and never over a time-ordered index of everyone's codes) their latest code through the
+    index on (person, scope, created_at). A person without a code comes back with None, an unknown one as
+    (None, None)."""
+    if not value:
+        return None, None
+    field = _identifier_field(identifier_type)
+    people = OtpUser.objects.filter(organization=organization).with_identifier(field, value)
+    people_sql, people_params = people.order_by().query.sql_with_params()
+    quote = connection.ops.quote_name
+    code_columns = ", ".join(quote(field.column) for field in IssuedCode._meta.concrete_fields)
+    sql = (
+        f"SELECT person.*, code.* FROM ({people_sql} LIMIT 1) person LEFT JOIN LATERAL ("
+        f"SELECT {code_columns} FROM {quote(IssuedCode._meta.db_table)} "
+        f"WHERE {quote('otp_user_id')} = person.{quote('id')} AND {quote('scope')} = %s "
+        f"AND {quote('superseded_at')} IS NULL "
+        f"ORDER BY {quote('created_at')} DESC, {quote('id')} DESC LIMIT 1 FOR UPDATE) code ON TRUE"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*people_params, scope])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    person = _from_row(OtpUser, row[: len(OtpUser._meta.concrete_fields)])
+    code_values = row[len(OtpUser._meta.concrete_fields) :]
+    if code_values[0] is None:
+        return person, None
+    issued = _from_row(IssuedCode, code_values)
+    issued.otp_user = person
+    return person, issued
+
+
 def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     """The outcome of checking `candidate` against the locked row; changes the row, does not save it."""
     if issued is None:
@@ -431,50 +479,31 @@ def code_check(
     the audit log.
 
     The person and their latest code are found, and the code locked, in one query through the unique
-    index on the identifier and the index on (person, scope, created_at); only when there is no code is the
-    person looked up again, to audit why."""
+    index on the identifier and the index on (person, scope, created_at) (see _person_and_latest_code). Then
+    one UPDATE of the code, which changes nothing when the code was not right or wrong to check, and the
+    audit: whether or not the recipient exists or has a code, the same statements run and the same keyed
+    hashes are computed, so that timing does not tell."""
     candidate = codes.normalize_code(code)
-    field = _identifier_field(identifier_type)
     with transaction.atomic():
         now = timezone.now()
-        issued = None
-        if identifier_value:
-            issued = next(
-                iter(
-                    IssuedCode.objects.select_for_update(of=("self",))
-                    .select_related("otp_user")
-                    .filter(
-                        otp_user=OtpUser.objects.filter(organization=organization)
-                        .with_identifier(field, identifier_value)
-                        .as_one_id(),
-                        scope=scope,
-                        superseded_at__isnull=True,
-                    )
-                    .order_by("-created_at", "-id")[:1]
-                ),
-                None,
-            )
-        if issued is not None:
-            person = issued.otp_user
-            reason = _person_refusal(person, phone_number)
-        else:
-            person, reason = _recipient(
-                organization=organization,
-                identifier_type=identifier_type,
-                value=identifier_value,
-                phone_number=phone_number,
-            )
+        person, issued = _person_and_latest_code(
+            organization=organization, identifier_type=identifier_type, value=identifier_value, scope=scope
+        )
+        reason = _person_refusal(person, phone_number)
         if reason is not None:
-            # The same keyed hashes as a real check, so that an unknown recipient does not answer faster.
-            _digest_matches(salt=new_object_id(), candidate=candidate, expected=NO_DIGEST)
-            person, issued, outcome = None, None, reason
-        else:
-            outcome = _judge(issued, candidate, now)
-            if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG):
-                issued.save(update_fields=["consumed_at", "attempts", "locked_at"])
-            if outcome == VerifyOutcome.SUCCESS and record_login:
-                OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
-                person.last_login_at = now
+            person, issued = None, None
+        outcome = _judge(issued, candidate, now)
+        if reason is not None:
+            outcome = reason
+        changed = issued if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG) else None
+        IssuedCode.objects.filter(pk=changed.pk if changed else NO_ROW).update(
+            consumed_at=changed.consumed_at if changed else None,
+            attempts=changed.attempts if changed else 0,
+            locked_at=changed.locked_at if changed else None,
+        )
+        if outcome == VerifyOutcome.SUCCESS and record_login:
+            OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
+            person.last_login_at = now
         audit_record(
             actor=actor,
             action="code.verify",
