@@ -200,11 +200,6 @@ def record_failed_authentication(client_ip: str | None) -> None:
             pass  # the address was already blocked; this failure is answered as itself
 
 
-def api_key_request(*, key_id: str, per_minute: int | None) -> None:
-    """Counts one request made with the key against its limit (the key's own, or the default)."""
-    hit(API_KEY_REQUESTS, key_id, (Rate(per_minute or settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE, 60),))
-
-
 def _failure_windows(client_ip: str | None) -> list[tuple[str, datetime, Rate]]:
     if not client_ip:
         return []
@@ -299,7 +294,6 @@ def expired_counters_delete(now: datetime | None = None) -> int:
 __all__ = [
     "LimitExceeded",
     "Rate",
-    "api_key_request",
     "authenticated_request",
     "check",
     "failed_authentication",

@@ -106,6 +106,41 @@ def test_fifty_parallel_failures_block_the_address_at_exactly_the_limit(settings
         limits.refuse_blocked_address("192.0.2.7")
 
 
+def key_request_allowed(per_minute: int) -> bool:
+    try:
+        limits.authenticated_request(client_ip="192.0.2.8", key_id="parallel-key", per_minute=per_minute)
+    except limits.LimitExceeded as exceeded:
+        assert exceeded.name == limits.API_KEY_REQUESTS
+        return False
+    return True
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_fifty_parallel_requests_with_one_key_are_served_exactly_its_requests_per_minute():
+    """The key's count and the address's failures in one statement (a data-modifying CTE): each parallel
+    request gets its own count, so exactly `per_minute` are served."""
+    results = run_in_parallel(lambda: key_request_allowed(10))
+    assert results.count(True) == 10 and results.count(False) == PARALLEL - 10
+    assert RateLimitCounter.objects.get().count == PARALLEL  # refused requests count too
+
+
+@pytest.mark.django_db
+def test_an_accepted_request_from_a_blocked_address_is_refused(settings):
+    settings.OTPSITE_AUTH_FAILURES_PER_IP = ((2, 900),)
+    limits.failed_authentication("192.0.2.9")
+    limits.authenticated_request(client_ip="192.0.2.9", key_id="k", per_minute=100)
+    with pytest.raises(limits.LimitExceeded) as refused:
+        limits.failed_authentication("192.0.2.9")
+        limits.failed_authentication("192.0.2.9")
+    assert refused.value.name == limits.AUTH_FAILURES and refused.value.retry_after >= 1
+    for key_id in ("k", None):
+        with pytest.raises(limits.LimitExceeded) as refused:
+            limits.authenticated_request(client_ip="192.0.2.9", key_id=key_id, per_minute=100)
+        assert refused.value.name == limits.AUTH_FAILURES
+    limits.authenticated_request(client_ip="192.0.2.10", key_id="k", per_minute=100)
+
+
 class TestClientAddress:
     def test_without_trusted_proxies_the_forwarded_header_is_ignored(self, settings):
         settings.OTPSITE_TRUSTED_PROXIES = []
