@@ -1,21 +1,28 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
+from unfold.admin import TabularInline
+from unfold.decorators import action as unfold_action
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from credentials import services
 from credentials.card import Geometry, InvalidTransition
-from credentials.choices import CardState, CodeStatus
+from credentials.choices import CardState, Channel, CodeStatus, IdentifierType, Scope
 from credentials.models import CardPolicy, IssuedCode, OtpCard
+from credentials.resources import IssuedCodeResource, OtpCardResource
 from otpusers.admin import LargeTableAdmin, OtpUserAdmin, ReadOnlyAdmin
+from otpusers.admin_actions import CardReasonForm, action_page, back_to_object, object_for_action
+from otpusers.admin_scoping import OrganizationScopedAdmin, ScopedImportExportMixin, ScopedInlineMixin
 from otpusers.admin_search import as_integer, as_public_id, matching_ids, person_ids_named_by
 from otpusers.audit import Actor
-from otpusers.models import Organization
+from otpusers.models import Organization, OtpUser
 
 
 class CodeStatusFilter(admin.SimpleListFilter):
@@ -45,7 +52,8 @@ class ChannelFilter(admin.SimpleListFilter):
 
 
 @admin.register(IssuedCode)
-class IssuedCodeAdmin(LargeTableAdmin, ReadOnlyAdmin):
+class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, ReadOnlyAdmin):
+    resource_classes = [IssuedCodeResource]
     """Read-only: codes are issued through the API and the store page. The code itself is never shown."""
 
     list_display = (
@@ -69,7 +77,7 @@ class IssuedCodeAdmin(LargeTableAdmin, ReadOnlyAdmin):
     actions = ("revoke",)
     fieldsets = (
         (None, {"fields": ("public_id", "organization", "otp_user", "identifier_type", "identifier_value")}),
-        ("Purpose", {"fields": ("scope", "source", "account_id", "channels")}),
+        ("Purpose", {"fields": ("scope", "source", "account_id", "channels_display")}),
         (
             "State",
             {
@@ -102,6 +110,10 @@ class IssuedCodeAdmin(LargeTableAdmin, ReadOnlyAdmin):
     @admin.display(description="status")
     def status_display(self, obj: IssuedCode) -> str:
         return CodeStatus(obj.status).label
+
+    @admin.display(description="channels")
+    def channels_display(self, obj: IssuedCode) -> str:
+        return ", ".join(Channel(channel).label if channel in Channel.values else channel for channel in obj.channels)
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, section in self.fieldsets for name in section["fields"]]
@@ -144,11 +156,6 @@ class LowOnChallengesFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CardReasonForm(forms.Form):
-    reason = forms.CharField(max_length=200, help_text="Recorded as the state change reason and in the audit log.")
-    detail = forms.CharField(max_length=500, required=False)
-
-
 CARD_ACTIONS = {
     # action: (description, target state or None for a new grid)
     "unlock": ("Unlock (set active)", CardState.ACTIVE),
@@ -167,7 +174,8 @@ class OtpCardAddForm(forms.ModelForm):
 
 
 @admin.register(OtpCard)
-class OtpCardAdmin(LargeTableAdmin):
+class OtpCardAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin):
+    resource_classes = [OtpCardResource]
     """Cards are made with a generated grid and changed only through the actions, never edited by hand;
     the cells are shown only on the permissioned, audited print page."""
 
@@ -187,6 +195,7 @@ class OtpCardAdmin(LargeTableAdmin):
     search_help_text = "Exact card id, or the person's email, mobile, user name, external id or id (exact, any case)."
     autocomplete_fields = ("otp_user",)
     actions = tuple(CARD_ACTIONS)
+    actions_detail = ("unlock_card", "disable_card", "archive_card", "replace_card", "audit_trail")
     fieldsets = (
         (None, {"fields": ("ext_id", "otp_user", "policy", "organization", "print_link")}),
         (
@@ -286,23 +295,65 @@ class OtpCardAdmin(LargeTableAdmin):
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },
             )
-        actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
-        done, refused = 0, []
-        for card in queryset:
-            try:
-                if target is None:
-                    services.card_replace(card=card, comment=reason, actor=actor)
-                else:
-                    services.card_set_state(
-                        card=card, state=target, reason=reason, detail=form.cleaned_data["detail"], actor=actor
-                    )
-                done += 1
-            except InvalidTransition as error:
-                refused.append(f"{card.ext_id}: {error}")
-        self.message_user(request, f"{description}: {done} cards.", messages.SUCCESS)
+        actor = Actor.from_request(request)
+        refused = [refusal for card in queryset if (refusal := self._apply(card, name, form.cleaned_data, actor))]
+        self.message_user(request, f"{description}: {len(queryset) - len(refused)} cards.", messages.SUCCESS)
         for message in refused:
             self.message_user(request, message, messages.WARNING)
         return None
+
+    @staticmethod
+    def _apply(card: OtpCard, name: str, cleaned_data: dict, actor: Actor) -> str | None:
+        """Runs one card action through its service; the refusal, if any, as a message."""
+        target, reason = CARD_ACTIONS[name][1], cleaned_data["reason"]
+        try:
+            if target is None:
+                services.card_replace(card=card, comment=reason, actor=actor)
+            else:
+                services.card_set_state(
+                    card=card, state=target, reason=reason, detail=cleaned_data["detail"], actor=actor
+                )
+        except InvalidTransition as error:
+            return f"{card.ext_id}: {error}"
+        return None
+
+    def _card_detail_action(self, request, object_id: str, name: str):
+        card = object_for_action(self, request, object_id)
+        description = CARD_ACTIONS[name][0]
+        form = CardReasonForm(request.POST if request.method == "POST" else None)
+        if not form.is_valid():
+            return action_page(
+                self,
+                request,
+                card,
+                title=f"{description}: card {card.ext_id}",
+                form=form,
+                submit=description,
+                intro=f"The card is {card.get_state_display().lower()}. Give the reason staff and the person will see.",
+            )
+        refusal = self._apply(card, name, form.cleaned_data, Actor.from_request(request))
+        if refusal:
+            return back_to_object(self, request, card, refusal, messages.ERROR)
+        return back_to_object(self, request, card, f"{description}: done.")
+
+    def has_manage_card_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("credentials.change_otpcard")
+
+    @unfold_action(description="Unlock", url_path="unlock", icon="lock_open", permissions=["manage_card"])
+    def unlock_card(self, request, object_id):
+        return self._card_detail_action(request, object_id, "unlock")
+
+    @unfold_action(description="Disable", url_path="disable", icon="block", permissions=["manage_card"])
+    def disable_card(self, request, object_id):
+        return self._card_detail_action(request, object_id, "disable")
+
+    @unfold_action(description="Archive", url_path="archive", icon="archive", permissions=["manage_card"])
+    def archive_card(self, request, object_id):
+        return self._card_detail_action(request, object_id, "archive")
+
+    @unfold_action(description="Replace the grid", url_path="replace", icon="autorenew", permissions=["manage_card"])
+    def replace_card(self, request, object_id):
+        return self._card_detail_action(request, object_id, "replace")
 
     @admin.action(description="Unlock the selected cards (set active)", permissions=["change"])
     def unlock(self, request, queryset):
@@ -334,7 +385,7 @@ class OtpCardAdmin(LargeTableAdmin):
         """The card as the person gets it on paper: only for staff allowed to print, and audited."""
         if not request.user.has_perm("credentials.print_otpcard"):
             raise PermissionDenied
-        card = OtpCard.objects.select_related("otp_user", "organization").filter(pk=pk).first()
+        card = self.get_queryset(request).select_related("otp_user", "organization").filter(pk=pk).first()
         if card is None:
             raise Http404
         cells = services.card_cells(card)
@@ -361,7 +412,7 @@ class OtpCardAdmin(LargeTableAdmin):
 
 
 @admin.register(CardPolicy)
-class CardPolicyAdmin(admin.ModelAdmin):
+class CardPolicyAdmin(OrganizationScopedAdmin):
     list_display = (
         "name",
         "ext_id",
@@ -407,7 +458,7 @@ class CardPolicyAdmin(admin.ModelAdmin):
     )
 
 
-class OtpCardInline(admin.TabularInline):
+class OtpCardInline(ScopedInlineMixin, TabularInline):
     model = OtpCard
     fields = ("ext_id", "state", "cells_remaining", "failed_login_count", "valid_to", "policy")
     readonly_fields = fields
@@ -419,5 +470,99 @@ class OtpCardInline(admin.TabularInline):
         return False
 
 
-# A person's cards on the person's page (otpusers must not import credentials, so it is added from here).
-OtpUserAdmin.inlines = (*OtpUserAdmin.inlines, OtpCardInline)
+class SendCodeForm(forms.Form):
+    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.GENERIC, widget=UnfoldAdminSelectWidget)
+    channel = forms.ChoiceField(choices=Channel.choices, widget=UnfoldAdminSelectWidget)
+
+    def __init__(self, *args, person: OtpUser, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.person = person
+
+    def clean_channel(self) -> str:
+        channel = self.cleaned_data["channel"]
+        if not getattr(self.person, CHANNEL_IDENTIFIER[channel]):
+            raise forms.ValidationError(f"This person has no {CHANNEL_IDENTIFIER[channel]} to send to.")
+        return channel
+
+
+class IssueCardForm(forms.Form):
+    policy = forms.ModelChoiceField(
+        queryset=CardPolicy.objects.none(),
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        help_text="Empty: the organization's default policy.",
+    )
+    ext_id = forms.CharField(
+        max_length=100, required=False, widget=UnfoldAdminTextInputWidget, help_text="Generated when empty."
+    )
+
+
+# A code sent on a channel names the person by that channel's identifier.
+CHANNEL_IDENTIFIER = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
+CHANNEL_IDENTIFIER_TYPE = {Channel.SMS: IdentifierType.MOBILE, Channel.EMAIL: IdentifierType.EMAIL}
+
+
+class PersonAdmin(OtpUserAdmin):
+    """The person's page with what credentials adds to it (otpusers must not import credentials): their
+    cards, and sending a code or issuing a card from the page."""
+
+    inlines = (*OtpUserAdmin.inlines, OtpCardInline)
+    actions_detail = (*OtpUserAdmin.actions_detail, "send_code", "issue_card")
+
+    # Named permission methods, not dotted names: unfold checks dotted ones against the database at start-up,
+    # which a fresh database (before migrate) cannot answer.
+    def has_send_code_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("credentials.add_issuedcode")
+
+    def has_issue_card_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("credentials.add_otpcard")
+
+    @unfold_action(description="Send a code", url_path="send-code", icon="sms", permissions=["send_code"])
+    def send_code(self, request, object_id):
+        person = object_for_action(self, request, object_id)
+        form = SendCodeForm(request.POST if request.method == "POST" else None, person=person)
+        if not form.is_valid():
+            return action_page(
+                self, request, person, title=f"Send a code to {person}", form=form, submit="Send the code"
+            )
+        channel = form.cleaned_data["channel"]
+        try:
+            result = services.code_issue(
+                organization=person.organization,
+                identifier_type=CHANNEL_IDENTIFIER_TYPE[channel],
+                identifier_value=getattr(person, CHANNEL_IDENTIFIER[channel]),
+                scope=form.cleaned_data["scope"],
+                destinations=[services.Destination(channel, "")],
+                actor=Actor.from_request(request),
+            )
+        except services.RecipientUnknown:
+            return back_to_object(self, request, person, "No code sent: the person is deactivated.", messages.ERROR)
+        except (services.IssueRefused, services.DestinationMissing, services.DeliveryFailed) as refusal:
+            return back_to_object(self, request, person, f"No code sent: {refusal}.", messages.ERROR)
+        return back_to_object(self, request, person, f"Code {result.code.public_id} sent by {Channel(channel).label}.")
+
+    @unfold_action(description="Issue a card", url_path="issue-card", icon="grid_on", permissions=["issue_card"])
+    def issue_card(self, request, object_id):
+        person = object_for_action(self, request, object_id)
+        form = IssueCardForm(request.POST if request.method == "POST" else None)
+        form.fields["policy"].queryset = CardPolicy.objects.filter(organization=person.organization_id)
+        if not form.is_valid():
+            return action_page(self, request, person, title=f"Issue a card to {person}", form=form, submit="Issue")
+        try:
+            card = services.card_create(
+                person=person,
+                policy=form.cleaned_data["policy"],
+                ext_id=form.cleaned_data["ext_id"],
+                actor=Actor.from_request(request),
+            )
+        except services.CardLimitReached:
+            message = f"No card issued: a person has at most {services.MAX_CARDS_PER_PERSON} cards in use."
+            return back_to_object(self, request, person, message, messages.ERROR)
+        except ValidationError as error:
+            return back_to_object(self, request, person, f"No card issued: {error.messages[0]}", messages.ERROR)
+        self.message_user(request, f"Card {card.ext_id} issued.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:credentials_otpcard_change", args=[card.pk]))
+
+
+admin.site.unregister(OtpUser)
+admin.site.register(OtpUser, PersonAdmin)

@@ -6,10 +6,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from otpsite import staff_auth
 
-admin.site.site_header = "otpsite administration"
-admin.site.site_title = "otpsite"
-admin.site.index_title = "One-time passwords, people and API keys"
-
 urlpatterns = [
     path("admin/two-factor/", staff_auth.two_factor, name="staff_two_factor"),
     path("admin/two-factor/enrol/", staff_auth.two_factor_enrol, name="staff_two_factor_enrol"),

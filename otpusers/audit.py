@@ -49,6 +49,11 @@ class Actor:
         )
 
 
+def audit_object_key(target: models.Model) -> tuple[str, str]:
+    """How an audit event names its object: the model name, and the public id where there is one."""
+    return target._meta.model_name, str(getattr(target, "public_id", None) or getattr(target, "pk", "") or "")
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -84,6 +89,7 @@ def audit_event(
     detail: dict | None = None,
 ) -> AuditEvent:
     """The audit event, not yet saved (for bulk_create)."""
+    object_type, object_id = audit_object_key(target) if target is not None else ("", "")
     return AuditEvent(
         organization=organization,
         actor_type=actor.type,
@@ -91,8 +97,8 @@ def audit_event(
         user=actor.user,
         actor_label=actor.label[:200],
         action=action,
-        object_type=target._meta.model_name if target is not None else "",
-        object_id=str(getattr(target, "public_id", None) or getattr(target, "pk", "") or ""),
+        object_type=object_type,
+        object_id=object_id,
         outcome=outcome,
         reason=reason,
         detail=detail or {},

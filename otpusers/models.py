@@ -335,6 +335,12 @@ class AppAccess(TimestampedModel):
             # The Applivery list, newest first: a store's page, and a publication's.
             models.Index(fields=["store", "-created_at", "-id"], name="otpusers_access_store_time"),
             models.Index(fields=["published_application", "-created_at", "-id"], name="otpusers_access_app_time"),
+            # Allowances nearly used (the dashboard, the "downloads left" filter): limited ones by what is left.
+            models.Index(
+                models.F("allowed_downloads_num") - models.F("downloads_used"),
+                condition=models.Q(allowed_downloads_num__gte=0),
+                name="otpusers_access_left",
+            ),
         ]
         constraints = [
             public_id_constraint(),

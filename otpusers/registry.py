@@ -59,9 +59,34 @@ _PERMISSIONS = (
 API_PERMISSIONS: dict[str, ApiPermission] = {permission.name: permission for permission in _PERMISSIONS}
 
 
-def permission_choices() -> list[tuple[str, str]]:
-    return [(permission.name, f"{permission.name} ({permission.description})") for permission in _PERMISSIONS]
+def permission_choices_by_surface() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The names grouped by the surface that checks them, each labelled by what it allows."""
+    return [
+        (
+            surface,
+            [
+                (p.name, f"{p.description.split(': ', 1)[-1]} ({p.name})")
+                for p in _PERMISSIONS
+                if p.name.startswith(prefix)
+            ],
+        )
+        for prefix, surface, _ in SURFACES
+    ]
 
 
 def unknown_permission_names(names: list[str]) -> list[str]:
     return [name for name in names if name not in API_PERMISSIONS]
+
+
+# Which vendor surface a name belongs to, by its prefix, and how that surface's clients authenticate.
+SURFACES = (
+    ("mad.store.", "Applivery", "bearer"),
+    ("capillary.", "Capillary", "basic-md5"),
+    ("manage.", "myKaarma manage", "basic"),
+    ("AccessControl.", "nevisIDM", "bearer"),
+)
+
+
+def surfaces_of(names: list[str]) -> list[tuple[str, str]]:
+    """The (surface, authentication scheme) pairs a key holding `names` may call, in the table's order."""
+    return [(surface, scheme) for prefix, surface, scheme in SURFACES if any(n.startswith(prefix) for n in names)]

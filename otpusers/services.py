@@ -2,6 +2,7 @@
 one transaction, validates through the model or, on the API's hot paths, through the database's constraints
 (mapped to the same ValidationError), and writes an AuditEvent."""
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -27,7 +28,7 @@ from otpusers.models import (
     PublishedApplication,
     one_or_none,
 )
-from otpusers.registry import unknown_permission_names
+from otpusers.registry import surfaces_of, unknown_permission_names
 from otpusers.signals import new_build_published
 
 # How stale last_used_at may get before a request refreshes it: one write a minute per key at most,
@@ -96,6 +97,76 @@ ACCESS_CONFLICTS = {
         ).violation_error_message,
     ),
 }
+
+
+# What staff may set on a person by hand or by import: the identifiers and the name.
+OTP_USER_EDITABLE_FIELDS = (
+    "email",
+    "mobile",
+    "external_id",
+    "wechat_id",
+    "user_name",
+    "ext_id",
+    "first_name",
+    "last_name",
+)
+
+
+def _editable(fields: dict) -> dict:
+    unknown = set(fields) - set(OTP_USER_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["This field cannot be set here."] for name in sorted(unknown)})
+    return fields
+
+
+@transaction.atomic
+def otp_user_create(*, organization: Organization, actor: Actor, **fields: str) -> OtpUser:
+    """A new person; each identifier must be free in the organization (checked, and held by constraints)."""
+    person = OtpUser(organization=organization, **_editable(fields))
+    _save_validated(person, conflict_field="email")
+    audit_record(
+        actor=actor,
+        action="otp_user.create",
+        organization=organization,
+        target=person,
+        detail={"fields": sorted(name for name, value in fields.items() if value)},
+    )
+    return person
+
+
+@transaction.atomic
+def otp_user_update(*, person: OtpUser, actor: Actor, **fields: str) -> OtpUser:
+    changed = {name: value for name, value in _editable(fields).items() if getattr(person, name) != value}
+    if not changed:
+        return person
+    for name, value in changed.items():
+        setattr(person, name, value)
+    person.full_clean()
+    person.save(update_fields=[*changed, "updated_at"])
+    audit_record(
+        actor=actor,
+        action="otp_user.update",
+        organization=person.organization,
+        target=person,
+        detail={"changed": sorted(changed)},
+    )
+    return person
+
+
+@transaction.atomic
+def otp_user_deactivate(*, person: OtpUser, reason: str, actor: Actor) -> OtpUser:
+    """Switches the person off: no code is issued to them or accepted from them any more."""
+    OtpUser.objects.filter(pk=person.pk).update(is_valid=False, updated_at=timezone.now())
+    audit_record(
+        actor=actor,
+        action="otp_user.deactivate",
+        organization=person.organization,
+        target=person,
+        reason=reason[:200],
+        detail={"was_valid": person.is_valid},
+    )
+    person.is_valid = False
+    return person
 
 
 @transaction.atomic
@@ -188,6 +259,24 @@ def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: A
         target=access,
         detail={"allowed_downloads_num": [previous, allowed_downloads_num]},
     )
+    return access
+
+
+@transaction.atomic
+def app_access_reset_downloads(*, access: AppAccess, reason: str, actor: Actor) -> AppAccess:
+    """Gives the person their whole allowance again (downloads used back to zero)."""
+    locked = AppAccess.objects.select_for_update().get(pk=access.pk)
+    previous = locked.downloads_used
+    AppAccess.objects.filter(pk=access.pk).update(downloads_used=0, updated_at=timezone.now())
+    audit_record(
+        actor=actor,
+        action="app_access.reset_downloads",
+        organization=access.published_application.store.organization,
+        target=access,
+        reason=reason[:200],
+        detail={"downloads_used": [previous, 0]},
+    )
+    access.downloads_used = 0
     return access
 
 
@@ -317,6 +406,30 @@ def api_key_create(
         detail={"name": name, "permissions": api_key.permissions, "requests_per_minute": requests_per_minute},
     )
     return api_key, secret
+
+
+@dataclass(frozen=True)
+class SurfaceCredential:
+    """What a client of one surface sends: the Authorization header, and the parts it is made of."""
+
+    surface: str
+    header: str
+    user_name: str = ""
+    password: str = ""
+
+
+def api_key_credentials(api_key: ApiKey, secret: str) -> list[SurfaceCredential]:
+    """The exact credential for each surface the key's permissions reach (shown once, with the secret)."""
+    credentials = []
+    for surface, scheme in surfaces_of(api_key.permissions):
+        if scheme == "bearer":
+            credentials.append(SurfaceCredential(surface, f"Bearer {api_key_token(api_key, secret)}"))
+            continue
+        # Capillary clients send the MD5 hex of the password, never the password itself.
+        password = hashlib.md5(secret.encode()).hexdigest() if scheme == "basic-md5" else secret
+        basic = base64.b64encode(f"{api_key.key_id}:{password}".encode()).decode()
+        credentials.append(SurfaceCredential(surface, f"Basic {basic}", api_key.key_id, password))
+    return credentials
 
 
 @transaction.atomic

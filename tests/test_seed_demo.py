@@ -91,3 +91,27 @@ def test_the_admin_password_printed_logs_in(client):
     printed = seed()
     password = re.search(r"user admin\s+password (\S+)", printed).group(1)
     assert client.login(username="admin", password=password)
+
+
+def test_the_demo_fills_the_dashboard_once():
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from credentials.models import IssuedCode
+    from otpsite import dashboard
+
+    seed()
+    codes = IssuedCode.objects.count()
+    assert codes > 30 * 15
+    seed()
+    assert IssuedCode.objects.count() == codes
+    request = RequestFactory().get("/admin/")
+    request.user = get_user_model().objects.get(username="admin")
+    board = dashboard.build(request)
+    thirty_days = {figure.title: figure.values[2][0] for figure in board.codes}
+    assert all(thirty_days[title] > 0 for title in thirty_days), thirty_days
+    assert thirty_days["Codes issued"] >= codes - 100
+    assert any(row["failed"][2][0] for row in board.deliveries)
+    states = {title: count for title, count, _ in board.states}
+    assert states["Cards temporarily locked"] == 1 and states["Cards locked after failures"] == 1
+    assert board.recent

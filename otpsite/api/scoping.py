@@ -2,8 +2,13 @@
 tenant's object is simply not found: the same answer as a missing one."""
 
 from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound, PermissionDenied
 
-from otpusers.models import ApiKey
+from otpusers.models import ApiKey, Organization
+
+# The query parameter a staff session names its organization with on surfaces whose paths name none
+# (Capillary's own name for it).
+ORGANIZATION_PARAMETER = "orgId"
 
 
 def scope_to_caller(queryset: QuerySet, request, organization_path: str) -> QuerySet:
@@ -22,3 +27,24 @@ def scope_to_caller(queryset: QuerySet, request, organization_path: str) -> Quer
     if user.is_authenticated and user.is_staff:
         return queryset.filter(**{f"{organization_path}__staff" if organization_path else "staff": user})
     return queryset.none()
+
+
+def caller_organization(request) -> Organization:
+    """The one organization a call acts for on a surface whose path names none (Capillary, manage).
+
+    An API key acts for its own. A staff session (the browsable API) acts for the organization named by
+    `?orgId=`, or, when it names none, for the only organization it may see; another organization's id
+    answers like a missing one."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.organization
+    visible = scope_to_caller(Organization.objects.all(), request, "")
+    named = request.query_params.get(ORGANIZATION_PARAMETER, "")
+    if named:
+        organization = visible.filter(pk=int(named)).first() if named.isdigit() else None
+        if organization is None:
+            raise NotFound(f"No organization {named}.")
+        return organization
+    candidates = list(visible.order_by("pk")[:2])
+    if len(candidates) != 1:
+        raise PermissionDenied(f"Name the organization to act for with ?{ORGANIZATION_PARAMETER}=<id>.")
+    return candidates[0]

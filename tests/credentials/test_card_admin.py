@@ -42,6 +42,7 @@ def test_pages_render_and_never_show_the_cells(superuser_client, card):
 def test_the_print_page_shows_the_card_to_those_allowed_and_is_audited(client, card):
     url = reverse("admin:credentials_otpcard_print", args=[card.pk])
     staff = UserFactory(username="printer")
+    card.organization.staff.add(staff)
     staff.user_permissions.add(Permission.objects.get(codename="view_otpcard"))
     client.force_login(staff)
     assert client.get(url).status_code == 403
@@ -114,3 +115,30 @@ def test_policies_are_editable(superuser_client, card):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert CardPolicy.objects.get(pk=card.policy.pk).rows == 10
+
+
+@pytest.mark.parametrize(("action", "state"), [("unlock", "active"), ("disable", "disabled"), ("archive", "archived")])
+def test_state_actions_on_the_cards_own_page_ask_a_reason(superuser_client, card, action, state):
+    services.card_set_state(card=card, state=CardState.ACTIVE, actor=ACTOR)
+    services.card_set_state(card=card, state=CardState.DISABLED, actor=ACTOR)
+    url = reverse(f"admin:credentials_otpcard_{action}_card", args=[card.pk])
+    page = superuser_client.get(reverse("admin:credentials_otpcard_change", args=[card.pk])).content.decode()
+    assert url in page
+    asked = superuser_client.post(url, {})
+    assert asked.status_code == 200 and "This field is required" in asked.content.decode()
+    assert OtpCard.objects.get(pk=card.pk).state == CardState.DISABLED
+    response = superuser_client.post(url, {"reason": "called the help desk"})
+    assert response.status_code == 302
+    if action == "disable":  # already disabled: the transition table refuses, and says so
+        assert OtpCard.objects.get(pk=card.pk).state == CardState.DISABLED
+        return
+    stored = OtpCard.objects.get(pk=card.pk)
+    assert (stored.state, stored.state_change_reason) == (state, "called the help desk")
+    assert AuditEvent.objects.filter(action="card.update", reason="called the help desk", user__username="root")
+
+
+def test_replace_on_the_cards_own_page_makes_a_new_grid(superuser_client, card):
+    before = services.card_cells(card)
+    superuser_client.post(reverse("admin:credentials_otpcard_replace_card", args=[card.pk]), {"reason": "worn out"})
+    assert services.card_cells(OtpCard.objects.get(pk=card.pk)) != before
+    assert AuditEvent.objects.filter(action="card.replace", reason="worn out").exists()

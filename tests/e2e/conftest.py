@@ -37,13 +37,37 @@ def chromium():
 
 
 @pytest.fixture
-def screenshots():
+def screenshots(request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     taken = []
+    test = request.node.name.removeprefix("test_")[:40]
 
     def shoot(page, name: str) -> None:
-        path = ARTIFACTS / f"{len(taken) + 1:02d}-{name}.png"
+        path = ARTIFACTS / f"{test}-{len(taken) + 1:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         taken.append(path)
 
     return shoot
+
+
+# The admin's markup is django-unfold's: buttons rather than inputs, messages known by their text.
+def admin_sign_in(page, base_url: str, username: str, password: str, before_submit=None) -> None:
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    if before_submit:
+        before_submit()
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def admin_save(page, message: str) -> None:
+    page.click("button[name=_save]")
+    page.get_by_text(message).first.wait_for()
+
+
+def choose_autocomplete(page, field: str, search: str, option: str) -> None:
+    """Pick an option in an admin autocomplete (select2) field, as a person does."""
+    page.click(f"#id_{field} + .select2 .select2-selection")
+    page.fill(".select2-container--open .select2-search__field", search)
+    page.click(f".select2-results__option:has-text('{option}')")

@@ -10,17 +10,11 @@ import pytest
 from django.core import mail
 
 from otpusers.models import AppAccess
+from tests.e2e.conftest import admin_save, admin_sign_in, choose_autocomplete
 from tests.factories import OtpUserFactory, PublishedApplicationFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple"
-
-
-def choose_autocomplete(page, field: str, search: str, option: str) -> None:
-    """Pick an option in a Django admin autocomplete (select2) field, as a person does."""
-    page.click(f".field-{field} .select2-selection")
-    page.fill(".select2-container--open .select2-search__field", search)
-    page.click(f".select2-results__option:has-text('{option}')")
 
 
 def test_a_person_signs_in_with_an_emailed_code_and_downloads_twice(live_server, chromium, screenshots, tmp_path):
@@ -31,26 +25,19 @@ def test_a_person_signs_in_with_an_emailed_code_and_downloads_twice(live_server,
     build.write_bytes(b"IPA" * 1000)
 
     staff = chromium.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True).new_page()
-    staff.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    staff.fill("#id_username", "staff")
-    staff.fill("#id_password", PASSWORD)
-    screenshots(staff, "admin-login")
-    staff.click("input[type=submit]")
-    staff.wait_for_url("**/admin/")
+    admin_sign_in(staff, live_server.url, "staff", PASSWORD, before_submit=lambda: screenshots(staff, "admin-login"))
 
     # The staff upload the build and give the person access with an allowance of 2.
     staff.goto(f"{live_server.url}/admin/otpusers/publishedapplication/{application.pk}/change/")
     staff.set_input_files("#id_build_file", str(build))
-    staff.click("input[name=_save]")
-    staff.wait_for_selector(".messagelist .success")
+    admin_save(staff, "was changed successfully")
     screenshots(staff, "admin-build-uploaded")
     staff.goto(f"{live_server.url}/admin/otpusers/appaccess/add/")
     choose_autocomplete(staff, "otp_user", "tester", "tester@example.com")
     choose_autocomplete(staff, "published_application", "Acme", "Acme Beta")
     staff.fill("#id_allowed_downloads_num", "2")
     screenshots(staff, "admin-access-form")
-    staff.click("input[name=_save]")
-    staff.wait_for_selector(".messagelist .success")
+    admin_save(staff, "was added successfully")
     screenshots(staff, "admin-access-created")
     access = AppAccess.objects.get(otp_user=person, published_application=application)
     assert access.allowed_downloads_num == 2

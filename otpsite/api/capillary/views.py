@@ -3,6 +3,7 @@ from datetime import UTC
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import views
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOA
 from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
+from otpsite.api.scoping import caller_organization
 from otpsite.api.views import SurfaceRequestMixin, SurfaceViewSet
 from otpsite.middleware import client_ip
 from otpusers import services as key_services
@@ -102,7 +104,8 @@ class CapillaryOtpViewSet(SurfaceViewSet):
     """Capillary's v2 OTP endpoints. The organization is the API key's; `orgId` and `userId` are the
     organization's and the person's integer ids."""
 
-    authentication_classes = [ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication]
+    # Session last: the first class gives the 401 challenge; staff signed in to the admin browse with CSRF.
+    authentication_classes = [ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication, SessionAuthentication]
     error_envelope = errors.ENVELOPE
     required_api_permissions = {
         "get_otp": "capillary.otp.read",
@@ -110,9 +113,15 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         "validate": "capillary.otp.write",
     }
 
+    def get_serializer_class(self):
+        """The request body of the action, for the browsable API's form."""
+        return {"generate": serializers.GenerateOtpSerializer, "validate": serializers.ValidateOtpSerializer}.get(
+            getattr(self, "action", None), serializers.GetOtpQuerySerializer
+        )
+
     @property
     def organization(self) -> Organization:
-        return self.request.auth.organization
+        return caller_organization(self.request)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -1,8 +1,9 @@
 import ipaddress
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from credentials import services
@@ -14,6 +15,7 @@ from otpsite.api.manage import errors, manage_pb2, serializers
 from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
 from otpsite.api.parsers import BoundedJSONParser
 from otpsite.api.schema import error_responses
+from otpsite.api.scoping import caller_organization
 from otpsite.api.views import SurfaceViewSet
 from otpusers.audit import Actor
 
@@ -51,11 +53,18 @@ class ManageUserOtpViewSet(SurfaceViewSet):
     answers by Accept, and every other status in JSON whatever Accept says, as myKaarma documents
     protobuf for 200 only and application/json for 400, 401, 403 and 500."""
 
-    authentication_classes = [ApiKeyBasicAuthentication]
+    # Session last: the first class gives the 401 challenge; staff signed in to the admin browse with CSRF.
+    authentication_classes = [ApiKeyBasicAuthentication, SessionAuthentication]
     parser_classes = [BoundedJSONParser, ProtobufParser]
-    renderer_classes = [JSONRenderer, ProtobufRenderer]
+    renderer_classes = [JSONRenderer, ProtobufRenderer, BrowsableAPIRenderer]
     error_envelope = errors.ENVELOPE
     required_api_permissions = {"validate_otp": "manage.otp.verify", "send_otp": "manage.otp.send"}
+
+    def get_serializer_class(self):
+        """The request body of the action, for the browsable API's form."""
+        if getattr(self, "action", None) == "send_otp":
+            return serializers.ManageSendOtpSerializer
+        return serializers.ManageValidateOtpSerializer
 
     def get_protobuf_messages(self) -> tuple[type, type]:
         return PROTOBUF_MESSAGES.get(getattr(self, "action", None) or "validate_otp", PROTOBUF_MESSAGES["validate_otp"])
@@ -99,7 +108,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         result = services.code_check(
-            organization=request.auth.organization,
+            organization=caller_organization(request),
             identifier_type=IdentifierType.USER_NAME,
             identifier_value=data["userName"],
             phone_number=data["phoneNumber"],
@@ -140,7 +149,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
         channel = Channel.SMS if data["channel"] == "sms" else Channel.EMAIL
         try:
             result = services.code_issue(
-                organization=request.auth.organization,
+                organization=caller_organization(request),
                 identifier_type=IdentifierType.USER_NAME,
                 identifier_value=data["userName"],
                 phone_number=data["phoneNumber"],

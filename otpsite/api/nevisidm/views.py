@@ -2,6 +2,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
@@ -42,7 +43,8 @@ class NevisUserMixin:
     """Resolves the path's client and user within what the caller may see; anything else is errors.noRecord.
     A self-admin token may only name its own client and user."""
 
-    authentication_classes = [ApiKeyBearerAuthentication, SelfAdminJwtAuthentication]
+    # Session last: the first class gives the 401 challenge; staff signed in to the admin browse with CSRF.
+    authentication_classes = [ApiKeyBearerAuthentication, SelfAdminJwtAuthentication, SessionAuthentication]
     error_envelope = errors.ENVELOPE
     lookup_value_regex = "[^/]+"
 

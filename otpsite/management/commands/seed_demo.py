@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from credentials import services as card_services
+from otpsite import demo_activity
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import ApiKey, AppAccess, Organization, PublishedApplication, Store
@@ -73,6 +74,9 @@ class Command(BaseCommand):
         card = card_holder.otp_cards.first() or card_services.card_create(
             person=card_holder, ext_id="otp-ana", state="active", actor=actor
         )
+
+        if demo_activity.seed_activity(organization=organization, actor=actor):
+            demo_activity.refresh_dashboard()
 
         api_key = ApiKey.objects.filter(organization=organization, name=DEMO_KEY_NAME).first()
         if api_key is None:
