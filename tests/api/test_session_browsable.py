@@ -66,7 +66,6 @@ def test_capillary_answers_a_staff_session_with_data(staff, person):
 
 def test_manage_answers_a_staff_session_with_data_and_enforces_csrf(staff, person, sms_outbox):
     client = signed_in(staff, enforce_csrf_checks=True)
-    assert client.get("/manage/v2/user/send/otp", HTTP_ACCEPT="text/html")["Content-Type"].startswith("text/html")
     body = json.dumps({"userName": "jdoe", "phoneNumber": person.mobile, "channel": "sms"})
     refused = client.post("/manage/v2/user/send/otp", body, content_type="application/json")
     assert refused.status_code == 403 and not sms_outbox
@@ -80,8 +79,10 @@ def test_manage_answers_a_staff_session_with_data_and_enforces_csrf(staff, perso
         json.dumps({"userName": "jdoe", "phoneNumber": person.mobile, "otp": last_sms_code()}),
         content_type="application/json",
         HTTP_X_CSRFTOKEN=token,
+        HTTP_ACCEPT="text/html",
     )
-    assert validated.status_code == 200 and validated.json()["user"]["userName"] == "jdoe"
+    assert validated.status_code == 200 and validated["Content-Type"].startswith("text/html")
+    assert "jdoe" in validated.content.decode()
 
 
 def test_nevisidm_answers_a_staff_session_with_data(staff, person):
