@@ -240,12 +240,16 @@ def build(request, now: datetime | None = None) -> Dashboard:
     def since(days: int) -> str:
         return _window_start(today, days).isoformat()
 
+    def since_moment(days: int) -> str:
+        # As the admin's own date filter writes it: the first moment of the day, with its offset.
+        return str(_day_start(_window_start(today, days)))
+
     dashboard = Dashboard()
     code_list, audit_list = "credentials_issuedcode", "otpusers_auditevent"
     dashboard.codes = [
         Figure(
             "Codes issued",
-            [(total("issued", d), _link(code_list, created_at__gte=since(d))) for _, d in WINDOWS],
+            [(total("issued", d), _link(code_list, created_at__gte=since_moment(d))) for _, d in WINDOWS],
         ),
         Figure(
             "Codes verified",
@@ -269,7 +273,10 @@ def build(request, now: datetime | None = None) -> Dashboard:
         ),
         Figure(
             "Expired unused",
-            [(total("expired", d), _link(code_list, status="expired", created_at__gte=since(d))) for _, d in WINDOWS],
+            [
+                (total("expired", d), _link(code_list, status="expired", created_at__gte=since_moment(d)))
+                for _, d in WINDOWS
+            ],
         ),
         Figure(
             "Downloads",
@@ -288,7 +295,10 @@ def build(request, now: datetime | None = None) -> Dashboard:
             "cells": [
                 (total(kind, d, scope.value), link)
                 for kind, link_for in (
-                    ("issued", lambda d, s=scope: _link(code_list, scope__exact=s.value, created_at__gte=since(d))),
+                    (
+                        "issued",
+                        lambda d, s=scope: _link(code_list, scope__exact=s.value, created_at__gte=since_moment(d)),
+                    ),
                     (
                         "verified",
                         lambda d, s=scope: _link(
@@ -304,7 +314,7 @@ def build(request, now: datetime | None = None) -> Dashboard:
                     (
                         "expired",
                         lambda d, s=scope: _link(
-                            code_list, scope__exact=s.value, status="expired", created_at__gte=since(d)
+                            code_list, scope__exact=s.value, status="expired", created_at__gte=since_moment(d)
                         ),
                     ),
                 )
@@ -324,7 +334,10 @@ def build(request, now: datetime | None = None) -> Dashboard:
                     (
                         total("delivery_failed", d, channel.value),
                         _link(
-                            code_list, delivery_status__exact="failed", channel=channel.value, created_at__gte=since(d)
+                            code_list,
+                            delivery_status__exact="failed",
+                            channel=channel.value,
+                            created_at__gte=since_moment(d),
                         ),
                     )
                     for _, d in WINDOWS

@@ -48,8 +48,13 @@ class DashboardPeriod(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["length", "start", "organization"],
-                nulls_distinct=False,
+                condition=models.Q(organization__isnull=False),
                 name="%(app_label)s_%(class)s_unique_period",
+            ),
+            models.UniqueConstraint(
+                fields=["length", "start"],
+                condition=models.Q(organization__isnull=True),
+                name="%(app_label)s_%(class)s_one_marker",
             ),
         ]
 
