@@ -56,9 +56,19 @@ class ManageUserOtpViewSet(SurfaceViewSet):
     # Session last: the first class gives the 401 challenge; staff signed in to the admin browse with CSRF.
     authentication_classes = [ApiKeyBasicAuthentication, SessionAuthentication]
     parser_classes = [BoundedJSONParser, ProtobufParser]
-    renderer_classes = [JSONRenderer, ProtobufRenderer, BrowsableAPIRenderer]
+    renderer_classes = [JSONRenderer, ProtobufRenderer]
     error_envelope = errors.ENVELOPE
     required_api_permissions = {"validate_otp": "manage.otp.verify", "send_otp": "manage.otp.send"}
+
+    def get_renderers(self):
+        """JSON or protobuf for API clients (any other Accept is their 400); the browsable API too for staff
+        signed in to the admin, whose session (not an API key) makes the call."""
+        renderers = super().get_renderers()
+        django_request = getattr(self.request, "_request", self.request)
+        if "HTTP_AUTHORIZATION" not in django_request.META and getattr(django_request, "user", None):
+            if django_request.user.is_authenticated and django_request.user.is_staff:
+                renderers.append(BrowsableAPIRenderer())
+        return renderers
 
     def get_serializer_class(self):
         """The request body of the action, for the browsable API's form."""
