@@ -36,9 +36,13 @@ def _typical_choice(spec, changelist) -> str | None:
 
 
 def _pages(superuser, terms: list[str]) -> list[tuple[str, str, str]]:
-    """(label, path, query) of each changelist, filter choice and search."""
+    """(label, path, query) of the dashboard, and of each changelist, filter choice and search."""
+    from otpsite.dashboard import rollup_days
+
+    # The dashboard's finished days, computed once after the bulk load, as `manage.py dashboard_rollup` does.
+    rollup_days()
     factory = RequestFactory()
-    pages = []
+    pages = [("Dashboard", reverse("admin:index"), "")]
     for model, model_admin in sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label):
         path = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
         label = model._meta.label
