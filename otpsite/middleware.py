@@ -98,6 +98,24 @@ class PermissionsPolicyMiddleware:
         return response
 
 
+class StaffConsoleScriptPolicyMiddleware:
+    """Adds OTPSITE_STAFF_CONSOLE_CSP_UPDATE to the Content-Security-Policy of the admin's pages only.
+    django-unfold drives its pages with Alpine.js, whose standard build compiles every x-data/x-on
+    expression with the Function constructor ('unsafe-eval'); its CSP build cannot read unfold's
+    templates (globals, statements, arrow functions). The public pages, API docs and API keep the strict
+    policy. Sits inside CSPMiddleware, which reads the update off the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.app_name == "admin" and not hasattr(response, "_csp_update"):
+            response._csp_update = settings.OTPSITE_STAFF_CONSOLE_CSP_UPDATE
+        return response
+
+
 class StaleSessionMiddleware(SessionMiddleware):
     """Django's session middleware, except that a request whose session another request deleted meanwhile
     (a parallel sign-in that cycled the session key, a sign-out) ends with no session instead of Django's

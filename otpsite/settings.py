@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from otpsite.env import env_bool, env_int, env_list, env_rates, env_secret, env_str
@@ -126,6 +126,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "otpsite.middleware.StaffConsoleScriptPolicyMiddleware",
     "otpsite.middleware.PermissionsPolicyMiddleware",
     "otpsite.middleware.RequestIdMiddleware",
     "otpsite.middleware.ClientIpMiddleware",
@@ -262,6 +263,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+# The staff console (/admin/) only: django-unfold's Alpine.js evaluates its template expressions with the
+# Function constructor (see otpsite.middleware.StaffConsoleScriptPolicyMiddleware). Still no inline script.
+OTPSITE_STAFF_CONSOLE_CSP_UPDATE = {"script-src": [UNSAFE_EVAL]}
 # Browser features no otpsite page uses, switched off for every page (otpsite.middleware).
 OTPSITE_PERMISSIONS_POLICY = (
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), "

@@ -1,5 +1,6 @@
 import copy
 
+from django.conf import settings
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerExtension,
@@ -22,6 +23,23 @@ class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "An otpsite API key, `<key id>.<secret>`, as shown once when the key was made.",
+        }
+
+
+class StaffSessionScheme(OpenApiAuthenticationExtension):
+    """Replaces drf-spectacular's own cookieAuth to say who has the cookie and that CSRF applies."""
+
+    target_class = "rest_framework.authentication.SessionAuthentication"
+    name = "cookieAuth"
+    priority = 1
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "The session of a staff user signed in to the admin (the browsable API). A POST, PUT, "
+            "PATCH or DELETE also needs the CSRF token in the X-CSRFToken header, else 403.",
         }
 
 

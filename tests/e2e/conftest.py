@@ -21,8 +21,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+class CspWatchedBrowser:
+    """The browser, with every page's Content-Security-Policy violations and script errors collected:
+    Chromium reports a refused inline script, eval or resource as a console error, and a script that
+    fails (e.g. one refused eval) as a page error."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.violations: list[str] = []
+
+    def new_context(self, **options):
+        context = self.browser.new_context(**options)
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.violations.append(f"page error: {error.error}"))
+        return context
+
+    def _console(self, message) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Content-Security-Policy" in text or "Alpine Expression Error" in text:
+            self.violations.append(f"{message.type} on {message.page.url if message.page else '?'}: {text}")
+
+    def __getattr__(self, name):
+        return getattr(self.browser, name)
+
+
 @pytest.fixture(scope="session")
-def chromium():
+def chromium_browser():
     if not os.path.exists(CHROMIUM):
         message = "Debian's Chromium is not installed (apt-get install chromium)."
         if os.environ.get("CI"):
@@ -34,6 +58,14 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def chromium(chromium_browser):
+    """Every browser journey also proves its pages run under the site's Content-Security-Policy."""
+    watched = CspWatchedBrowser(chromium_browser)
+    yield watched
+    assert not watched.violations, "\n".join(watched.violations)
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ def test_unlock_a_card_from_its_own_page(staff_page, screenshots, demo):
     card.refresh_from_db()
     assert card.state == CardState.ACTIVE and card.state_change_reason == "Called the help desk, identity checked"
     assert AuditEvent.objects.filter(action="card.update", object_id=card.public_id, user__username="staff").exists()
+    page.goto(f"{base}/admin/credentials/otpcard/{card.pk}/print/")
+    page.locator("button[data-print]").wait_for()  # its own page, under the same policy (no inline handler)
     page.goto(f"{base}/admin/credentials/otpcard/{card.pk}/history/")
     screenshots(page, "card-history")
     history = page.locator("#audit-history").inner_text()
