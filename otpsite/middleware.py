@@ -98,6 +98,10 @@ class PermissionsPolicyMiddleware:
         return response
 
 
+# The second-factor pages (otpsite.staff_auth) live beside the admin site and share its layout.
+STAFF_SIGN_IN_PAGES = {"staff_two_factor", "staff_two_factor_enrol"}
+
+
 class StaffConsoleScriptPolicyMiddleware:
     """Adds OTPSITE_STAFF_CONSOLE_CSP_UPDATE to the Content-Security-Policy of the admin's pages only.
     django-unfold drives its pages with Alpine.js, whose standard build compiles every x-data/x-on
@@ -111,7 +115,8 @@ class StaffConsoleScriptPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        if match is not None and match.app_name == "admin" and not hasattr(response, "_csp_update"):
+        in_console = match is not None and (match.app_name == "admin" or match.url_name in STAFF_SIGN_IN_PAGES)
+        if in_console and not hasattr(response, "_csp_update"):
             response._csp_update = settings.OTPSITE_STAFF_CONSOLE_CSP_UPDATE
         return response
 

@@ -29,7 +29,10 @@ def test_every_response_carries_a_content_security_policy_and_a_permissions_poli
     assert script_src == (["'self'", "'unsafe-eval'"] if path.startswith("/admin/") else ["'self'"])
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/otpusers/otpuser/", "/admin/no-such-page/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/", "/admin/otpusers/otpuser/", "/admin/no-such-page/", "/admin/two-factor/", "/admin/two-factor/enrol/"],
+)
 def test_only_the_staff_consoles_pages_allow_eval_and_none_allows_inline_scripts(admin_client, path):
     policy = admin_client.get(path)["Content-Security-Policy"]
     assert "script-src 'self' 'unsafe-eval';" in policy + ";" and "default-src 'self'" in policy

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otpusers', '0004_appaccess_store_and_access_count'),
+        ('otpusers', '0005_apikey_requests_per_minute'),
     ]
 
     operations = [

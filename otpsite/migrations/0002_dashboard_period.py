@@ -7,10 +7,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
-        ('otpusers', '0005_appaccess_downloads_left_index'),
+        ('otpsite', '0001_rate_limit_counter'),
+        ('otpusers', '0006_appaccess_downloads_left_index'),
     ]
 
     operations = [
