@@ -105,7 +105,9 @@ class ChannelSerializer(StrictInputSerializer):
 
 # What the schema says of the templates: the same rules as the validators below, in JSON Schema's terms
 # (a pattern matches anywhere in the string unless anchored).
-PLACEHOLDER_PATTERN = r"\{\{\s*validation_code\s*\}\}"
+# Bounded spacing inside the braces: with `\s*`, a schema-driven client (schemathesis) merges the pattern with
+# maxLength into `\s{0,981}`, a Unicode class too large for its regex engine, and fails to build requests.
+PLACEHOLDER_PATTERN = r"\{\{\s{0,8}validation_code\s{0,8}\}\}"
 
 
 def _with_placeholder(value: str) -> str:
