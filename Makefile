@@ -1,11 +1,12 @@
 # `make run` and `make test` are all a fresh machine needs; see README.md.
+# `make run` serves the development server and the delivery worker together (bin/run-dev).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrations-check check proto clean bench
+.PHONY: run serve test lint format migrations-check check proto clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,11 @@ run: $(VENV)/.runtime
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=true $(PY) manage.py createcachetable
 	DJANGO_DEBUG=true $(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	DJANGO_DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=true $(PY) bin/run-dev $(PY) $(HOST):$(PORT)
+
+# The production profile of deploy/ (gunicorn + the delivery worker, DEBUG off) on PostgreSQL; see bin/serve.
+serve: $(VENV)/.runtime
+	bin/serve
 
 test: $(VENV)/.dev
 	bin/with-postgres $(PY) -m pytest $(PYTEST_ARGS)

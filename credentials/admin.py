@@ -16,7 +16,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 from credentials import services
 from credentials.card import Geometry, InvalidTransition
 from credentials.choices import CardState, Channel, CodeStatus, IdentifierType, Scope
-from credentials.models import CardPolicy, IssuedCode, OtpCard
+from credentials.models import CardPolicy, DeliveryAttempt, IssuedCode, OtpCard
 from credentials.resources import IssuedCodeResource, OtpCardResource
 from otpusers.admin import LargeTableAdmin, OtpUserAdmin, ReadOnlyAdmin
 from otpusers.admin_actions import CardReasonForm, action_page, back_to_object, object_for_action
@@ -54,6 +54,25 @@ class ChannelFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DeliveryAttemptInline(admin.TabularInline):
+    """Each try at sending the code, as the delivery worker recorded it: staff see why a code did not arrive."""
+
+    model = DeliveryAttempt
+    fields = ("started_at", "channel", "number", "outcome", "duration_ms", "provider_answer", "send_id")
+    readonly_fields = fields
+    ordering = ("-started_at", "-id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "delivery attempts"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(IssuedCode)
 class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, ReadOnlyAdmin):
     resource_classes = [IssuedCodeResource]
@@ -78,6 +97,7 @@ class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, Rea
     )
     sortable_by = ("created_at",)
     actions = ("revoke",)
+    inlines = (DeliveryAttemptInline,)
     fieldsets = (
         (None, {"fields": ("public_id", "organization", "otp_user", "identifier_type", "identifier_value")}),
         ("Purpose", {"fields": ("scope", "source", "account_id", "channels_display")}),

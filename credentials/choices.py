@@ -52,6 +52,16 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class AttemptOutcome(models.TextChoices):
+    """How one try at handing a code to a channel's provider ended (see credentials/tasks.py)."""
+
+    SENDING = "sending", "Sending (in progress, or the worker stopped during it)"
+    SENT = "sent", "Accepted by the provider"
+    RETRY = "retry", "Transient failure, tried again later"
+    FAILED = "failed", "Failed for good"
+    INTERRUPTED = "interrupted", "The worker stopped during it; sent again with the same idempotency key"
+
+
 class CodeStatus(models.TextChoices):
     """Derived from an issued code's timestamps; see IssuedCodeQuerySet.with_status."""
 

@@ -139,6 +139,58 @@ class IssuedCode(models.Model):
         return choices.CodeStatus.OUTSTANDING
 
 
+class DeliveryAttempt(models.Model):
+    """One try at handing an issued code to one channel's provider, written by the delivery worker.
+
+    `send_id` names one send of the code (its issue, or a re-send) and is the idempotency key the provider
+    sees, so that a send the worker repeats after a crash is recognised as the same message."""
+
+    issued_code = models.ForeignKey(IssuedCode, on_delete=models.CASCADE, related_name="delivery_attempts")
+    send_id = models.UUIDField()
+    channel = models.CharField(max_length=16, choices=choices.Channel.choices)
+    number = models.PositiveSmallIntegerField(help_text="1 for the first try of this send, then 2, 3, ...")
+    outcome = models.CharField(max_length=16, choices=choices.AttemptOutcome.choices)
+    provider_answer = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["issued_code", "-started_at"], name="credentials_attempt_code_time"),
+            models.Index(fields=["-started_at"], name="credentials_attempt_time"),
+        ]
+        constraints = [
+            # One live record per try; a try the worker was killed in stays as `interrupted` beside it.
+            models.UniqueConstraint(
+                fields=["send_id", "channel", "number"],
+                condition=~Q(outcome=choices.AttemptOutcome.INTERRUPTED),
+                name="%(app_label)s_%(class)s_one_per_try",
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="%(app_label)s_%(class)s_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} try {self.number} of {self.send_id}: {self.outcome}"
+
+
+class DeliveryWorker(models.Model):
+    """A running `manage.py db_worker` process: its heartbeat tells /readyz that deliveries are being
+    worked, and lets a new worker take back the tasks of one that died mid-task."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid} ({self.worker_id})"
+
+
 class CardPolicy(models.Model):
     """Geometry and lockout of an organization's OTP cards, with nevisIDM's defaults."""
 

@@ -1,15 +1,13 @@
 """Telling OTP users about a new build (Applivery's notifications.newBuildNotifyOtpUsers).
 
-otpusers sends new_build_published after the commit that stored the build; this module hands the emails
-to the background, off the admin's request, and emails exactly the people who could download it: those
-with access to the application, active, with an email address and downloads left.
+otpusers sends new_build_published after the commit that stored the build; this module queues one task
+(credentials/tasks.py), off the admin's request, and the delivery worker emails exactly the people who
+could download it: those with access to the application, active, with an email address and downloads left.
 """
-
-from functools import partial
 
 from django.db.models import F, Q
 
-from credentials import background, delivery
+from credentials import delivery, observability, tasks
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.models import UNLIMITED_DOWNLOADS, AppAccess, PublishedApplication
@@ -66,13 +64,11 @@ def notify_new_build(*, published_application_id: int, store_page_url: str, acto
 
 
 def _on_new_build(sender, *, published_application, store_page_url: str, actor: Actor, **kwargs) -> None:
-    background.run_in_background(
-        partial(
-            notify_new_build,
-            published_application_id=published_application.pk,
-            store_page_url=store_page_url,
-            actor=actor,
-        )
+    tasks.notify_new_build.enqueue(
+        published_application_id=published_application.pk,
+        store_page_url=store_page_url,
+        actor=tasks.actor_payload(actor),
+        context=observability.task_context(request_id=actor.request_id),
     )
 
 

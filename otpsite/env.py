@@ -52,6 +52,20 @@ def env_list(name: str, default: list[str] | None = None, *, separator: str = ",
     return [item.strip() for item in raw.split(separator) if item.strip()]
 
 
+def env_int_list(name: str, default: list[int], *, minimum: int, maximum: int) -> list[int]:
+    """Comma-separated integers, each within [minimum, maximum]."""
+    values = []
+    for item in env_list(name, [str(value) for value in default]):
+        try:
+            value = int(item)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list integers, not {item!r}") from None
+        if not minimum <= value <= maximum:
+            raise ImproperlyConfigured(f"{name} values must be between {minimum} and {maximum}, not {value}")
+        values.append(value)
+    return values
+
+
 def env_secret(name: str, default: str = "") -> str:
     """The value of NAME, or the contents of the file named by NAME_FILE."""
     file_name = os.environ.get(f"{name}_FILE")

@@ -1,11 +1,31 @@
 import ipaddress
+import logging
+import time
 import uuid
 from functools import lru_cache
 
+import structlog
 from django.conf import settings
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
+
+from credentials import observability
+from otpsite import metrics
+
+request_logger = logging.getLogger("otpsite.request")
+
+# The surface a request belongs to, by path prefix: a label of logs and metrics.
+SURFACES = (
+    ("/v1/organizations/", "applivery"),
+    ("/v2/otp", "capillary"),
+    ("/manage/", "manage"),
+    ("/nevisidm/", "nevisidm"),
+    ("/store/", "store"),
+    ("/admin/", "admin"),
+    ("/api/", "docs"),
+)
+QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
 def _offered_uuid(value: str) -> str | None:
@@ -15,8 +35,27 @@ def _offered_uuid(value: str) -> str | None:
         return None
 
 
+def surface_of(path: str) -> str:
+    return next((surface for prefix, surface in SURFACES if path.startswith(prefix)), "other")
+
+
+def bind_caller(request) -> None:
+    """Adds the organization and actor to the log context once authentication has named them."""
+    from otpusers.models import ApiKey
+
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        observability.bind(organization=auth.organization_id, actor=f"api_key:{auth.key_id}")
+        return
+    user = getattr(request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False):
+        observability.bind(actor=f"staff:{user.pk}")
+
+
 class RequestIdMiddleware:
-    """Gives every request an id (kept on audit events) and echoes it as X-Request-ID."""
+    """Gives every request an id (kept on audit events, echoed as X-Request-ID), binds the log context
+    (request id, surface, then organization and actor), counts the request for /metrics and logs one line
+    for it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -25,8 +64,29 @@ class RequestIdMiddleware:
         # A caller may pass its own UUID to correlate logs; anything else is replaced, so that request ids
         # are always UUIDs (the manage surface's apiRequestId) and cannot inject into logs or headers.
         request.request_id = _offered_uuid(request.headers.get("X-Request-ID", "")) or str(uuid.uuid4())
-        response = self.get_response(request)
+        structlog.contextvars.clear_contextvars()
+        observability.bind(request_id=request.request_id, surface=surface_of(request.path))
+        recorder = metrics.RequestMetrics()
+        started = time.perf_counter()
+        with metrics.observe_database(recorder):
+            response = self.get_response(request)
+        duration = time.perf_counter() - started
         response.headers.setdefault("X-Request-ID", request.request_id)
+        bind_caller(request)
+        recorder.record(request, response, duration)
+        if request.path not in QUIET_PATHS:
+            request_logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": metrics.route_of(request),
+                    "status": response.status_code,
+                    "duration_ms": round(duration * 1000, 1),
+                    "statements": recorder.statements,
+                },
+            )
+        structlog.contextvars.clear_contextvars()
         return response
 
 

@@ -11,7 +11,8 @@ import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from otpsite.env import env_bool, env_int, env_list, env_rates, env_secret, env_str
+from otpsite.env import env_bool, env_int, env_int_list, env_list, env_rates, env_secret, env_str
+from otpsite.logs import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,15 +67,23 @@ OTPSITE_CAPILLARY_OAUTH_JWT_KEY = env_secret("OTPSITE_CAPILLARY_OAUTH_JWT_KEY") 
 )
 OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS = env_int("OTPSITE_CAPILLARY_OAUTH_TTL_SECONDS", 300, minimum=30, maximum=3600)
 
-# Work done after the response (store page code delivery): "thread" or "inline".
-OTPSITE_BACKGROUND_TASKS = env_str("OTPSITE_BACKGROUND_TASKS", "thread")
-if OTPSITE_BACKGROUND_TASKS not in ("thread", "inline"):
-    raise ImproperlyConfigured("OTPSITE_BACKGROUND_TASKS must be 'thread' or 'inline'.")
 # The largest request body read, in bytes: a larger API body answers 413 in the surface's envelope (a larger
 # form post, 400). JSON bodies may also nest at most otpsite.api.parsers.MAX_JSON_DEPTH levels.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("OTPSITE_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 # Seconds a client is told to wait (Retry-After) when the database cannot be reached (503).
 OTPSITE_UNAVAILABLE_RETRY_AFTER = env_int("OTPSITE_UNAVAILABLE_RETRY_AFTER", 30, minimum=1, maximum=3600)
+
+# Delivery runs on `manage.py db_worker` (Django's Tasks API, django-tasks-db on this database): a failed
+# transient send is tried again after each of these delays, in seconds (3 tries over 2 minutes by default).
+OTPSITE_DELIVERY_RETRY_DELAYS = env_int_list("OTPSITE_DELIVERY_RETRY_DELAYS", [30, 90], minimum=0, maximum=86_400)
+# `manage.py prune` keeps issued codes, finished tasks and audit events this many days (audit the longest).
+OTPSITE_RETENTION_CODES_DAYS = env_int("OTPSITE_RETENTION_CODES_DAYS", 90, minimum=1)
+OTPSITE_RETENTION_TASKS_DAYS = env_int("OTPSITE_RETENTION_TASKS_DAYS", 7, minimum=1)
+OTPSITE_RETENTION_AUDIT_DAYS = env_int("OTPSITE_RETENTION_AUDIT_DAYS", 400, minimum=1)
+# Workers beat this often; one not seen for the stale period is taken for dead and its task run again.
+OTPSITE_WORKER_HEARTBEAT_SECONDS = env_int("OTPSITE_WORKER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=300)
+OTPSITE_WORKER_STALE_SECONDS = env_int("OTPSITE_WORKER_STALE_SECONDS", 60, minimum=1, maximum=3600)
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # How long a store-page sign-in lasts, in seconds.
 OTPSITE_STORE_SESSION_SECONDS = env_int("OTPSITE_STORE_SESSION_SECONDS", 900, minimum=60, maximum=86_400)
 # How long each process remembers an API key it has read (0: read it on every request). A key revoked or
@@ -117,7 +126,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "import_export",
     "otpusers",
-    "credentials",
+    "credentials",  # before django_tasks_db: its `db_worker` command is the one with the heartbeat
+    "django_tasks",
+    "django_tasks_db",
     "otpsite",
     "otpsite.api",
 ]
@@ -187,6 +198,13 @@ DATABASES = {
 }
 # Behind PgBouncer in transaction pooling, a server-side cursor (iterator()) cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run`: the server and the worker share the file; take the write lock at BEGIN and wait for it.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The database cache table by default (`manage.py createcachetable`), so that every node shares it.
@@ -230,7 +248,14 @@ EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("DJANGO_EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)  # STARTTLS, usually on port 587
+EMAIL_USE_SSL = env_bool("DJANGO_EMAIL_USE_SSL", False)  # implicit TLS, usually on port 465
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of DJANGO_EMAIL_USE_TLS and DJANGO_EMAIL_USE_SSL.")
+EMAIL_SSL_CERTFILE = env_str("DJANGO_EMAIL_SSL_CERTFILE") or None
+EMAIL_SSL_KEYFILE = env_str("DJANGO_EMAIL_SSL_KEYFILE") or None
+# Seconds an SMTP connect or answer may take before the delivery worker counts the try as failed.
+EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "otpsite <no-reply@localhost>")
 
 # Security: production defaults are the strict ones; a deployment behind a TLS-terminating proxy sets
@@ -341,9 +366,15 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # the services audit every imported row
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-}
+# One line per record on stderr: JSON in production, readable text in development (otpsite/logs.py).
+OTPSITE_LOG_FORMAT = env_str("OTPSITE_LOG_FORMAT", "text" if DEBUG else "json")
+if OTPSITE_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("OTPSITE_LOG_FORMAT must be 'json' or 'text'.")
+LOGGING = logging_config(json=OTPSITE_LOG_FORMAT == "json", level=env_str("DJANGO_LOG_LEVEL", "INFO"))
+configure_structlog()
+
+# /metrics (otpsite/metrics.py): a bearer token, or client addresses/networks allowed without one.
+OTPSITE_METRICS_TOKEN = env_secret("OTPSITE_METRICS_TOKEN")
+OTPSITE_METRICS_ALLOWED_IPS = env_list("OTPSITE_METRICS_ALLOWED_IPS")
+# Probes and scrapers speak plain HTTP to the node itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

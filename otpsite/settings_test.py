@@ -15,7 +15,6 @@ os.environ.setdefault("OTPSITE_HMAC_KEY", "test-hmac-key-for-the-test-suite-only
 os.environ.setdefault("OTPSITE_SMS_BACKEND", "credentials.delivery.MemorySmsBackend")
 for _channel in ("VOICE", "WHATSAPP", "ZALO"):
     os.environ.setdefault(f"OTPSITE_{_channel}_BACKEND", "credentials.delivery.MemorySmsBackend")
-os.environ.setdefault("OTPSITE_BACKGROUND_TASKS", "inline")
 # As in `make run`: tests read the schema anonymously (tests/test_headers.py checks the private setting).
 os.environ.setdefault("OTPSITE_API_DOCS_PUBLIC", "true")
 os.environ.setdefault("OTPSITE_SELF_ADMIN_JWT_KEY", "test-self-admin-key-for-the-test-suite-0123456789")

@@ -15,11 +15,10 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from credentials import codes, crypto, delivery
+from credentials import codes, crypto, delivery, observability, tasks
 from credentials.choices import (
     IDENTIFIER_FIELDS,
     Channel,
-    DeliveryStatus,
     IdentifierType,
     Scope,
     VerifyOutcome,
@@ -62,20 +61,12 @@ class CooldownActive(IssueRefused):
     reason = "resend cooldown active"
 
 
-class DeliveryFailed(Exception):
-    """The code was issued (and counts against the limits) but could not be sent."""
-
-    def __init__(self, issued: IssuedCode, error: str):
-        super().__init__(error)
-        self.issued = issued
-
-
 class DestinationMissing(Exception):
     """A channel names no address and the person has none for it."""
 
 
 class ChannelUnavailable(Exception):
-    """No gateway is configured for the channel (its backend setting is empty)."""
+    """No gateway is configured for the channel (its backend setting is empty); nothing is issued."""
 
     def __init__(self, channel: str):
         super().__init__(f"no gateway is configured for the {channel} channel")
@@ -253,10 +244,10 @@ def code_issue(
 
     A new code supersedes the person's outstanding code for the scope. With `resend_outstanding` (the
     Capillary case) a still valid code is sent again instead, when the organization keeps codes readable.
-    With `phone_number`, the person must also have that mobile number. Raises RecipientUnknown (no such
-    active person), DestinationMissing, DailyLimitReached, CooldownActive, or DeliveryFailed (after
-    recording the failure on the code, which still counts against the limits). A channel without a
-    gateway raises ChannelUnavailable before anything is issued.
+    With `phone_number`, the person must also have that mobile number. The sending is queued in the same
+    transaction (credentials/tasks.py) and happens on the delivery worker. Raises RecipientUnknown (no such
+    active person), DestinationMissing, DailyLimitReached or CooldownActive; a channel without a gateway
+    raises ChannelUnavailable before anything is issued.
 
     The person is found and locked in one query; their recent codes are read in one more (see
     _recent_codes)."""
@@ -324,6 +315,13 @@ def code_issue(
                     target=issued,
                     detail=detail,
                 )
+                tasks.enqueue_delivery(
+                    issued=issued,
+                    plaintext=plaintext,
+                    destinations=destinations,
+                    templates=templates or delivery.Templates(),
+                    actor=actor,
+                )
     if person is None:
         raise RecipientUnknown(identifier_value)
     if refusal is not None:
@@ -338,7 +336,10 @@ def code_issue(
         )
         raise refusal
 
-    _deliver(issued, plaintext, destinations, templates or delivery.Templates(), actor)
+    for destination in destinations:
+        observability.CODES_ISSUED.labels(
+            surface=observability.surface(), scope=scope, channel=destination.channel
+        ).inc()
     return IssueResult(code=issued, resent=resent)
 
 
@@ -351,35 +352,6 @@ def _resolve_addresses(destinations: list[Destination], person: OtpUser) -> list
             raise DestinationMissing(f"no {destination.channel} address given, and the person has none")
         resolved.append(Destination(destination.channel, address))
     return resolved
-
-
-def _deliver(issued: IssuedCode, plaintext: str, destinations, templates, actor: Actor) -> None:
-    valid_minutes = max(round((issued.valid_until - timezone.now()).total_seconds() / 60), 1)
-    try:
-        for destination in destinations:
-            message = {"to": destination.address, "code": plaintext, "scope": issued.scope}
-            if destination.channel == Channel.EMAIL:
-                delivery.send_email(**message, valid_minutes=valid_minutes, templates=templates)
-            else:
-                delivery.send_gateway(
-                    channel=destination.channel, **message, valid_minutes=valid_minutes, templates=templates
-                )
-    except delivery.DeliveryError as error:
-        IssuedCode.objects.filter(pk=issued.pk).update(
-            delivery_status=DeliveryStatus.FAILED, delivery_error=str(error)[:500]
-        )
-        audit_record(
-            actor=actor,
-            action="code.deliver",
-            organization=issued.organization,
-            target=issued,
-            outcome=Outcome.FAILURE,
-            reason="delivery_failed",
-            detail={"error": str(error)[:500]},
-        )
-        raise DeliveryFailed(issued, str(error)) from error
-    IssuedCode.objects.filter(pk=issued.pk).update(delivery_status=DeliveryStatus.SENT, delivery_error="")
-    issued.delivery_status = DeliveryStatus.SENT
 
 
 def _from_row(model, values):
@@ -517,6 +489,7 @@ def code_check(
                 "attempts": issued.attempts if issued else None,
             },
         )
+    observability.CODE_VERIFICATIONS.labels(surface=observability.surface(), outcome=outcome.value).inc()
     return VerifyResult(outcome=outcome, person=person)
 
 
@@ -616,7 +589,6 @@ __all__ = [
     "ChannelUnavailable",
     "CooldownActive",
     "DailyLimitReached",
-    "DeliveryFailed",
     "Destination",
     "DestinationMissing",
     "IssueRefused",

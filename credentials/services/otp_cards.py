@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from credentials import card as card_maths
-from credentials import crypto
+from credentials import crypto, observability
 from credentials.choices import CardState, TmpLockingMode
 from credentials.models import CardPolicy, OtpCard
 from otpusers.audit import Actor, audit_event, audit_record
@@ -390,7 +390,9 @@ def card_login(
         if changed:
             card.save()
     if refusal is not None:
+        observability.CARD_LOGINS.labels(outcome="refused").inc()
         raise refusal
+    observability.CARD_LOGINS.labels(outcome=outcome.value).inc()
     return LoginResult(outcome=outcome, card=card)
 
 

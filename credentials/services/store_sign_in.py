@@ -1,13 +1,12 @@
 """Signing in to the store page with an emailed code.
 
 Nothing the person sees, and nothing the request does, depends on whether the email has access: the
-request hands one task to the background whichever it is, and the task either issues and emails a code
-(with every issued-code limit) or does a decoy of the same work and sends nothing.
+request queues one task whichever it is (one INSERT), and the delivery worker either issues a code (with
+every issued-code limit, its email queued like every other send) or does a decoy of the same work and sends
+nothing.
 """
 
-from functools import partial
-
-from credentials import background, codes
+from credentials import codes, observability, tasks
 from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
 from credentials.services import issued_codes
 from otpusers import services as otpuser_services
@@ -31,7 +30,8 @@ def _access_for(published_application_id: int, email: str) -> AppAccess | None:
     )
 
 
-def _send_code(published_application_id: int, email: str, actor: Actor) -> None:
+def store_code_send(*, published_application_id: int, email: str, actor: Actor) -> None:
+    """The work behind `store_code_request`, run by the delivery worker."""
     access = _access_for(published_application_id, email)
     if access is None:
         application = PublishedApplication.objects.select_related("store__organization").get(
@@ -58,13 +58,20 @@ def _send_code(published_application_id: int, email: str, actor: Actor) -> None:
             destinations=[issued_codes.Destination(Channel.EMAIL, access.otp_user.email)],
             actor=actor,
         )
-    except (issued_codes.IssueRefused, issued_codes.DeliveryFailed, issued_codes.RecipientUnknown):
+    except (issued_codes.IssueRefused, issued_codes.ChannelUnavailable, issued_codes.RecipientUnknown):
         pass  # audited by code_issue; the person sees the same page and can ask again after the cooldown
 
 
 def store_code_request(*, published_application: PublishedApplication, email: str, actor: Actor) -> None:
-    """Emails a sign-in code when the email has access to the application (in the background)."""
-    background.run_in_background(partial(_send_code, published_application.pk, email, actor))
+    """Emails a sign-in code when the email has access to the application (through the task queue)."""
+    tasks.send_store_code.enqueue(
+        published_application_id=published_application.pk,
+        email=email,
+        actor=tasks.actor_payload(actor),
+        context=observability.task_context(
+            request_id=actor.request_id, organization=published_application.store.organization_id
+        ),
+    )
 
 
 def store_code_verify(
@@ -96,4 +103,4 @@ def store_code_verify(
     return otpuser_services.app_access_record_login(access=access, actor=actor)
 
 
-__all__ = ["store_code_request", "store_code_verify"]
+__all__ = ["store_code_request", "store_code_send", "store_code_verify"]

@@ -1,6 +1,7 @@
 from rest_framework.permissions import BasePermission
 
 from otpsite.api.authentication import SelfAdminToken
+from otpsite.middleware import bind_caller
 from otpusers.models import ApiKey
 from otpusers.registry import API_PERMISSIONS
 
@@ -34,6 +35,7 @@ class HasApiPermission(BasePermission):
     message = "You do not have permission to perform this action."
 
     def has_permission(self, request, view) -> bool:
+        bind_caller(request)  # the first point where every API view knows its caller: for the log context
         action_map = getattr(view, "action_map", None)
         if action_map is not None and request.method.lower() not in action_map:
             # A method this viewset does not route: let the view answer 405 rather than a misleading 403.

@@ -4,6 +4,7 @@ from credentials import services
 from credentials.choices import Channel, IdentifierType, Scope
 from credentials.delivery import MemorySmsBackend
 from otpusers.audit import Actor
+from tests.delivery import run_worker
 from tests.factories import OrganizationFactory, OtpUserFactory
 
 ACTOR = Actor.system("tests")
@@ -27,11 +28,13 @@ def issue(person, scope=Scope.GENERIC, channel=Channel.SMS, **kwargs) -> service
 
 
 def last_sms_code() -> str:
-    """The code in the last SMS sent, as the person would read it."""
+    """The code in the last SMS sent, as the person would read it (after the worker has sent what is due)."""
+    run_worker()
     return MemorySmsBackend.outbox[-1].body.split("code is ")[1].split(".")[0]
 
 
 def last_email_code() -> str:
+    run_worker()
     return mail.outbox[-1].body.split("\n")[2].strip()
 
 

@@ -1,9 +1,11 @@
 import pytest
 from django.urls import reverse
 
+from credentials.delivery import MemorySmsBackend
 from credentials.models import IssuedCode
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import issue, last_sms_code, person_in, verify
+from tests.delivery import run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +101,17 @@ def test_the_database_refuses_settings_out_of_range(superuser_client):
     )
     assert response.status_code == 200
     assert "Codes have 4 to 12 characters" in response.content.decode()
+
+
+def test_a_code_that_failed_for_good_is_listed_as_failed_with_its_attempts(superuser_client, clock):
+    person = person_in()
+    MemorySmsBackend.fail_next = 3
+    issued = issue(person).code
+    for delay in (0, 30, 90):
+        clock.advance(seconds=delay)
+        run_worker()
+    changelist = reverse("admin:credentials_issuedcode_changelist")
+    listed = superuser_client.get(changelist, {"delivery_status__exact": "failed"}).context["cl"].result_list
+    assert list(listed) == [issued]
+    page = superuser_client.get(reverse("admin:credentials_issuedcode_change", args=[issued.pk])).content.decode()
+    assert page.count("The in-memory gateway was told to fail.") >= 3 and "Failed for good" in page

@@ -10,6 +10,7 @@ from credentials.models import IssuedCode
 from otpusers.models import AuditEvent
 from tests.concurrency import PARALLEL, run_in_parallel
 from tests.credentials.helpers import issue, last_sms_code, person_in, verify
+from tests.delivery import run_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -40,6 +41,7 @@ def test_fifty_parallel_issues_with_a_daily_limit_of_ten_make_exactly_ten_codes(
     refused = [result for result in results if isinstance(result, services.DailyLimitReached)]
     assert len(issued) == 10 and len(refused) == PARALLEL - 10
     assert IssuedCode.objects.filter(otp_user=person).count() == 10
+    assert run_worker() == 10
     assert len(sms_outbox) == 10
     # Each new code superseded the one before it: exactly one is outstanding.
     assert IssuedCode.objects.outstanding().filter(otp_user=person).count() == 1

@@ -1,12 +1,16 @@
+import json
+
 import pytest
 from django.core import mail
+from django_tasks_db.models import DBTaskResult
 
 from credentials import crypto, services
-from credentials.choices import Channel, DeliveryStatus, IdentifierType, Scope, VerifyOutcome
+from credentials.choices import AttemptOutcome, Channel, DeliveryStatus, IdentifierType, Scope, VerifyOutcome
 from credentials.delivery import MemorySmsBackend, Templates
-from credentials.models import IssuedCode
+from credentials.models import DeliveryAttempt, IssuedCode
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import ACTOR, issue, last_email_code, last_sms_code, person_in, verify
+from tests.delivery import queued, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +39,8 @@ class TestIssue:
             destinations=[services.Destination(Channel.EMAIL, "")],
             actor=ACTOR,
         )
+        assert not mail.outbox  # sent by the worker, not by the caller
+        run_worker()
         message = mail.outbox[-1]
         assert message.to == [person.email] and message.subject == "Your sign-in code"
         code = last_email_code()
@@ -43,6 +49,7 @@ class TestIssue:
     def test_caller_templates_are_filled_by_substitution_only(self, sms_outbox):
         person = person_in()
         issue(person, templates=Templates(sms="Code {{validation_code}} {% now 'Y' %} {{ settings }}"))
+        run_worker()
         body = sms_outbox[-1].body
         assert body.startswith("Code ") and "{% now 'Y' %} {{ settings }}" in body
 
@@ -141,16 +148,103 @@ class TestIssue:
         with pytest.raises(services.DestinationMissing):
             issue(person, channel=Channel.EMAIL)
 
-    def test_a_delivery_failure_is_recorded_and_still_counts(self):
-        person = person_in(daily_issue_limit=1)
-        MemorySmsBackend.fail_next = True
-        with pytest.raises(services.DeliveryFailed) as failed:
+    def test_a_channel_without_a_backend_is_refused_at_once_and_nothing_is_issued(self, settings):
+        settings.OTPSITE_SMS_BACKEND = ""
+        person = person_in()
+        with pytest.raises(services.ChannelUnavailable):
             issue(person)
-        stored = IssuedCode.objects.get(pk=failed.value.issued.pk)
+        assert not IssuedCode.objects.exists() and queued() == 0
+
+
+class TestDelivery:
+    def test_issuing_queues_one_task_and_the_worker_sends_it(self, sms_outbox):
+        person = person_in()
+        result = issue(person)
+        assert queued() == 1 and not MemorySmsBackend.outbox  # nothing is sent on the caller's path
+        assert IssuedCode.objects.get(pk=result.code.pk).delivery_status == DeliveryStatus.PENDING
+        assert run_worker() == 1
+        assert [message.to for message in sms_outbox] == [person.mobile]
+        attempt = DeliveryAttempt.objects.get()
+        assert (attempt.issued_code_id, attempt.channel, attempt.number) == (result.code.pk, "SMS", 1)
+        assert attempt.outcome == AttemptOutcome.SENT and attempt.provider_answer == "kept in memory"
+        assert attempt.duration_ms is not None
+        assert IssuedCode.objects.get(pk=result.code.pk).delivery_status == DeliveryStatus.SENT
+
+    def test_a_transient_failure_is_tried_again_after_the_backoff(self, clock, sms_outbox):
+        person = person_in()
+        MemorySmsBackend.fail_next = 1
+        result = issue(person)
+        run_worker()
+        assert not sms_outbox and queued() == 0  # the retry waits 30 s
+        stored = IssuedCode.objects.get(pk=result.code.pk)
+        assert stored.delivery_status == DeliveryStatus.PENDING and "told to fail" in stored.delivery_error
+        clock.advance(seconds=30)
+        assert run_worker() == 1
+        assert len(sms_outbox) == 1
+        outcomes = list(DeliveryAttempt.objects.order_by("number").values_list("number", "outcome"))
+        assert outcomes == [(1, AttemptOutcome.RETRY), (2, AttemptOutcome.SENT)]
+        assert IssuedCode.objects.get(pk=result.code.pk).delivery_status == DeliveryStatus.SENT
+
+    def test_three_failed_tries_fail_for_good_visibly_and_still_count(self, clock):
+        person = person_in(daily_issue_limit=1)
+        MemorySmsBackend.fail_next = 3
+        result = issue(person)
+        for delay in (0, 30, 90):
+            clock.advance(seconds=delay)
+            assert run_worker() == 1
+        stored = IssuedCode.objects.get(pk=result.code.pk)
         assert stored.delivery_status == DeliveryStatus.FAILED and "told to fail" in stored.delivery_error
-        assert AuditEvent.objects.filter(action="code.deliver", reason="delivery_failed").exists()
+        outcomes = list(DeliveryAttempt.objects.order_by("number").values_list("outcome", flat=True))
+        assert outcomes == [AttemptOutcome.RETRY, AttemptOutcome.RETRY, AttemptOutcome.FAILED]
+        assert AuditEvent.objects.filter(action="code.deliver", reason="delivery_failed").count() == 1
+        clock.advance(days=1)
+        assert run_worker() == 0
+        clock.advance(days=-1)
         with pytest.raises(services.DailyLimitReached):
             issue(person)
+
+    def test_a_refusal_by_the_provider_is_not_tried_again(self, settings):
+        settings.OTPSITE_SMS_BACKEND = "credentials.delivery.WebhookSmsBackend"
+        settings.OTPSITE_SMS_WEBHOOK_URL = ""
+        person = person_in()
+        with pytest.raises(services.ChannelUnavailable):
+            issue(person)
+        settings.OTPSITE_SMS_BACKEND = "credentials.delivery.MemorySmsBackend"
+        result = issue(person)
+        settings.OTPSITE_SMS_BACKEND = "credentials.delivery.WebhookSmsBackend"  # unset again before sending
+        run_worker()
+        assert DeliveryAttempt.objects.get().outcome == AttemptOutcome.FAILED and queued() == 0
+        assert IssuedCode.objects.get(pk=result.code.pk).delivery_status == DeliveryStatus.FAILED
+
+    def test_a_task_run_twice_sends_once(self, sms_outbox):
+        person = person_in()
+        issue(person)
+        run_worker()
+        # As if the worker had died after sending but before finishing the task: it runs again.
+        DBTaskResult.objects.update(status="READY", started_at=None)
+        assert run_worker() == 1
+        assert len(sms_outbox) == 1 and DeliveryAttempt.objects.count() == 1
+
+    def test_a_try_interrupted_mid_send_is_sent_again_with_the_same_key(self, sms_outbox):
+        person = person_in()
+        result = issue(person)
+        task = DBTaskResult.objects.get()
+        send_id = task.args_kwargs["kwargs"]["send_id"]
+        # The dead worker had recorded its try and begun sending when it was killed.
+        DeliveryAttempt.objects.create(
+            issued_code=result.code, send_id=send_id, channel="SMS", number=1, outcome=AttemptOutcome.SENDING
+        )
+        run_worker()
+        assert [message.idempotency_key for message in sms_outbox] == [f"{send_id}-SMS"]
+        outcomes = set(DeliveryAttempt.objects.values_list("outcome", flat=True))
+        assert outcomes == {AttemptOutcome.INTERRUPTED, AttemptOutcome.SENT}
+
+    def test_the_code_travels_sealed_in_the_task(self):
+        person = person_in()
+        issue(person)
+        arguments = json.dumps(DBTaskResult.objects.get().args_kwargs)
+        code = last_sms_code()
+        assert code not in arguments.replace(person.mobile, "")
 
 
 class TestVerify:
@@ -273,3 +367,16 @@ def test_revoke_only_touches_outstanding_codes():
     assert services.code_revoke(issued=issued, actor=ACTOR) is True
     assert services.code_revoke(issued=issued, actor=ACTOR) is False
     assert verify(person, last_sms_code()) == VerifyOutcome.REVOKED
+
+
+def test_a_backend_that_breaks_counts_as_a_failed_try(settings, monkeypatch, sms_outbox):
+    def broken(self, message):
+        raise RuntimeError("bug in a custom backend")
+
+    monkeypatch.setattr(MemorySmsBackend, "send", broken)
+    issue(person_in())
+    run_worker()
+    attempt = DeliveryAttempt.objects.get()
+    assert (
+        attempt.outcome == AttemptOutcome.RETRY and attempt.provider_answer == "RuntimeError: bug in a custom backend"
+    )

@@ -11,6 +11,7 @@ from django.core import mail
 
 from otpusers.models import AppAccess
 from tests.e2e.conftest import admin_save, admin_sign_in, choose_autocomplete
+from tests.delivery import run_worker
 from tests.factories import OtpUserFactory, PublishedApplicationFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +51,7 @@ def test_a_person_signs_in_with_an_emailed_code_and_downloads_twice(live_server,
     visitor.click("button[type=submit]")
     visitor.wait_for_selector("#id_code")
     screenshots(visitor, "store-code")
+    run_worker()
     code = re.search(r"^\s+(\d{6})$", mail.outbox[-1].body, re.M).group(1)
     visitor.fill("#id_code", code)
     visitor.click("button:has-text('Sign in')")

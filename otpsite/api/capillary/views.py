@@ -186,7 +186,9 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         "cooldown (429) holds back new codes only, so a re-send inside it succeeds. Channels: SMS, EMAIL, BOTH, "
         "PHONE/MOBILE (voice call: the gateway is told to speak the code), WHATSAPP (607 without "
         "whatsappTemplateName) and ZALO (621 without zaloTemplateIdentifier), each through the gateway backend "
-        "configured for it; a channel with none answers 603 naming it, before anything is issued.",
+        "configured for it; a channel with none answers 603 naming it, before anything is issued. The answer "
+        "comes once the code is issued and its sending queued: the delivery worker sends it, retrying a "
+        "failing gateway, and the code's delivery status and attempts (admin) show the outcome.",
         request=serializers.GenerateOtpSerializer,
         parameters=ATTRIBUTION_PARAMETERS,
         responses={
@@ -222,8 +224,6 @@ class CapillaryOtpViewSet(SurfaceViewSet):
             raise SurfaceError(603, str(error)) from None
         except services.IssueRefused as error:
             raise SurfaceError(429, str(error), wait=error.retry_after) from None
-        except services.DeliveryFailed:
-            raise SurfaceError(606, "the code could not be delivered") from None
         created_id = serializers.RESENT_CREATED_ID if result.resent else result.code.pk + serializers.CREATED_ID_OFFSET
         return Response({"createdId": created_id, "warnings": []})
 

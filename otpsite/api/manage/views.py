@@ -137,8 +137,9 @@ class ManageUserOtpViewSet(SurfaceViewSet):
         description="**otpsite extension**: myKaarma documents no sender. ApiScope `manage.otp.send`. Sends "
         "a code (scope GENERIC) by SMS to the user's mobile or by email, within the organization's daily "
         "limit and resend cooldown (429 `100009`). A userName and phoneNumber that do not name one active "
-        "person answer 404 `100002`. A 200 answers in the encoding `Accept` names; every error in "
-        "`application/json`.",
+        "person answer 404 `100002`. The answer comes once the code is issued and its sending queued (the "
+        "delivery worker sends it and retries); 503 `200002` when the channel has no gateway. A 200 answers in "
+        "the encoding `Accept` names; every error in `application/json`.",
         parameters=[CLIENT_IP],
         request={"application/json": serializers.ManageSendOtpSerializer, "application/x-protobuf": bytes},
         responses={
@@ -171,6 +172,6 @@ class ManageUserOtpViewSet(SurfaceViewSet):
             raise SurfaceError(errors.ManageError.NOT_FOUND) from None
         except services.IssueRefused as refused:
             raise SurfaceError(errors.ManageError.RATE_LIMITED, wait=refused.retry_after) from None
-        except services.DeliveryFailed:
+        except services.ChannelUnavailable:
             raise SurfaceError(errors.ManageError.DOWNSTREAM_FAIL) from None
         return self.envelope(validUntil=UtcMillisDateTimeField().to_representation(result.code.valid_until))

@@ -15,6 +15,7 @@ from credentials.models import IssuedCode
 from otpsite.api.manage import manage_pb2
 from otpusers.models import AuditEvent, OtpUser
 from tests.concurrency import PARALLEL, run_in_parallel
+from tests.delivery import run_worker
 from tests.factories import OrganizationFactory, OtpUserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +98,7 @@ def send_code(client, person, channel="sms"):
 
 
 def last_code() -> str:
+    run_worker()
     return MemorySmsBackend.outbox[-1].body.split("code is ")[1].split(".")[0]
 
 
@@ -191,7 +193,7 @@ class TestValidate:
             assert body["errors"][0]["errorCode"] == code and body["errors"][0]["errorTitle"]
 
     @pytest.mark.parametrize("accept", [PROTOBUF, f"{PROTOBUF}, application/json;q=0.1", "*/*"])
-    def test_every_non_200_answer_is_json(self, person, accept):
+    def test_every_non_200_answer_is_json(self, person, accept, settings):
         person.organization.daily_issue_limit = 1
         person.organization.save(update_fields=["daily_issue_limit"])
         client = manage_client(person.organization, "manage.otp.verify", "manage.otp.send")
@@ -204,7 +206,7 @@ class TestValidate:
             405: client.get(VALIDATE, HTTP_ACCEPT=accept),
             429: call(client, SEND, body, HTTP_ACCEPT=accept),
         }
-        MemorySmsBackend.fail_next = True
+        settings.OTPSITE_SMS_BACKEND = ""  # no gateway: 503 at once
         other = OtpUserFactory(organization=person.organization, user_name="other", mobile="+14155550122")
         answers[503] = call(
             client, SEND, {"userName": "other", "phoneNumber": other.mobile, "channel": "sms"}, HTTP_ACCEPT=accept
@@ -349,8 +351,10 @@ class TestSend:
         body = response.json()
         assert_envelope(body, response)
         assert body["errors"] == [] and body["validUntil"].endswith("Z")
+        run_worker()
         assert sms_outbox[-1].to == person.mobile
         assert send_code(client, person, channel="email").status_code == 200
+        run_worker()
         assert mailoutbox[-1].to == [person.email]
 
     def test_over_the_daily_limit_is_429(self, person):
@@ -362,8 +366,8 @@ class TestSend:
         assert response.status_code == 429 and response.json()["errors"][0]["errorCode"] == 100009
         assert int(response["Retry-After"]) > 0
 
-    def test_a_delivery_failure_is_503(self, person):
-        MemorySmsBackend.fail_next = True
+    def test_a_channel_without_a_gateway_is_503(self, person, settings):
+        settings.OTPSITE_SMS_BACKEND = ""
         response = send_code(manage_client(person.organization, "manage.otp.send"), person)
         assert response.status_code == 503 and response.json()["errors"][0]["errorCode"] == 200002
 
