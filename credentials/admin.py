@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_tasks_db import admin as tasks_db_admin
+from django_tasks_db.models import DBTaskResult
 from import_export.admin import ExportMixin
 from unfold.admin import TabularInline
 from unfold.decorators import action as unfold_action
@@ -560,7 +562,7 @@ class PersonAdmin(OtpUserAdmin):
             )
         except services.RecipientUnknown:
             return back_to_object(self, request, person, "No code sent: the person is deactivated.", messages.ERROR)
-        except (services.IssueRefused, services.DestinationMissing, services.DeliveryFailed) as refusal:
+        except (services.IssueRefused, services.DestinationMissing, services.ChannelUnavailable) as refusal:
             return back_to_object(self, request, person, f"No code sent: {refusal}.", messages.ERROR)
         return back_to_object(self, request, person, f"Code {result.code.public_id} sent by {Channel(channel).label}.")
 
@@ -589,3 +591,40 @@ class PersonAdmin(OtpUserAdmin):
 
 admin.site.unregister(OtpUser)
 admin.site.register(OtpUser, PersonAdmin)
+
+
+# django-tasks-db's own admin shows each task's arguments, return value and traceback: a delivery task's
+# arguments hold the sealed code, the addresses and the templates. Importing its module above registers it
+# before autodiscovery would; it is replaced here by one that shows the queue's state and nothing sent.
+admin.site.unregister(tasks_db_admin.DBTaskResult)
+
+
+@admin.register(DBTaskResult)
+class TaskResultAdmin(ReadOnlyAdmin):
+    """The delivery queue, for superusers (a task belongs to no single organization): which tasks wait, run,
+    failed and when. Arguments, return values and tracebacks are never shown; a code's attempts are on it."""
+
+    fields = (
+        "id",
+        "task_path",
+        "status",
+        "queue_name",
+        "priority",
+        "enqueued_at",
+        "run_after",
+        "started_at",
+        "finished_at",
+        "worker_ids",
+        "exception_class_path",
+    )
+    readonly_fields = fields
+    list_display = ("id", "task_name", "status", "enqueued_at", "started_at", "finished_at", "queue_name")
+    list_filter = ("status", "queue_name")
+    ordering = ("-enqueued_at",)
+    show_full_result_count = False
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser

@@ -1,11 +1,14 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from credentials.delivery import MemorySmsBackend
 from credentials.models import IssuedCode
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import issue, last_sms_code, person_in, verify
 from tests.delivery import run_worker
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +118,30 @@ def test_a_code_that_failed_for_good_is_listed_as_failed_with_its_attempts(super
     assert list(listed) == [issued]
     page = superuser_client.get(reverse("admin:credentials_issuedcode_change", args=[issued.pk])).content.decode()
     assert page.count("The in-memory gateway was told to fail.") >= 3 and "Failed for good" in page
+
+
+def test_the_task_queue_pages_never_show_a_task_s_arguments(superuser_client):
+    person = person_in()
+    issue(person)
+    task = DBTaskResult.objects.get()
+    sealed = task.args_kwargs["kwargs"]["sealed"]
+    changelist = reverse("admin:django_tasks_database_dbtaskresult_changelist")
+    change = reverse("admin:django_tasks_database_dbtaskresult_change", args=[task.pk])
+    pages = [superuser_client.get(changelist), superuser_client.get(change)]
+    code = last_sms_code()
+    pages += [superuser_client.get(changelist), superuser_client.get(change)]
+    for page in pages:
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert "deliver_code" in body
+        assert sealed not in body and code not in body and person.mobile not in body
+        assert "args kwargs" not in body.lower() and "return value" not in body.lower()
+    assert "Successful" in pages[-1].content.decode()
+
+
+def test_only_superusers_see_the_task_queue(client):
+    staff = UserFactory(username="staff", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="django_tasks_database"))
+    client.force_login(staff)
+    assert client.get(reverse("admin:django_tasks_database_dbtaskresult_changelist")).status_code == 403
+    assert "dbtaskresult" not in client.get(reverse("admin:index")).content.decode()
