@@ -50,12 +50,10 @@ def test_send(person, client, cold_api_key_cache):
 
 
 @pytest.mark.parametrize("right", [True, False])
-def test_validate(person, client, cold_api_key_cache, right):
-    from credentials.delivery import MemorySmsBackend
-
+def test_validate(person, client, cold_api_key_cache, right, sms_outbox):
     def prepare():
         send(client, person)
-        return MemorySmsBackend.outbox[-1].body.split("code is ")[1].split(".")[0] if right else "000000x"
+        return sms_outbox[-1].body.split("code is ")[1].split(".")[0] if right else "000000x"
 
     def validate(code):
         body = {"userName": person.user_name, "phoneNumber": person.mobile, "otp": code}
