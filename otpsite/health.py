@@ -96,4 +96,9 @@ def readyz(request):
             results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:200]}
         results[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     ready = all(result["ok"] for result in results.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": results}, status=200 if ready else 503)
+    response = JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": results}, status=200 if ready else 503
+    )
+    if not ready:
+        response["Retry-After"] = str(settings.OTPSITE_UNAVAILABLE_RETRY_AFTER)  # as every 503 of the site
+    return response

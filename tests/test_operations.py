@@ -13,6 +13,7 @@ from credentials.models import DeliveryWorker
 from tests.api.capillary.test_otp import capillary_client, generate_body, post, validate_body
 from tests.credentials.helpers import last_sms_code, person_in
 from tests.delivery import queued, run_worker
+from tests.test_database_unavailable import database_down
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,20 @@ def test_healthz_touches_nothing_but_the_process(client, django_assert_num_queri
     with django_assert_num_queries(0):
         response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_with_the_database_down_healthz_still_answers_and_readyz_answers_503_json(settings):
+    client = Client(raise_request_exception=False)
+    with database_down():
+        alive = client.get("/healthz")
+        ready = client.get("/readyz")
+    assert alive.status_code == 200 and alive.json() == {"status": "ok"}
+    assert ready.status_code == 503 and ready["Content-Type"] == "application/json"
+    assert ready["Retry-After"] == str(settings.OTPSITE_UNAVAILABLE_RETRY_AFTER)
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"]["ok"] is False
+    assert body["checks"]["database"]["error"] == "the database did not answer"
 
 
 class TestReadyz:
