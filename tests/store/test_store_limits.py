@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from credentials.choices import Scope
 from credentials.models import IssuedCode
+from tests.delivery import run_worker
 from tests.factories import AppAccessFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +51,8 @@ def ask_from(address: str, url: str, email: str):
 
 
 def emails_to(address: str) -> int:
+    """Emails delivered to the address, once the delivery worker has sent what the requests queued."""
+    run_worker()
     return sum(message.to == [address] for message in mail.outbox)
 
 
