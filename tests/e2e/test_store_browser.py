@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 
 from otpusers.models import AppAccess
-from tests.e2e.conftest import admin_save, admin_sign_in, choose_autocomplete
 from tests.delivery import run_worker
+from tests.e2e.conftest import admin_save, admin_sign_in, choose_autocomplete
 from tests.factories import OtpUserFactory, PublishedApplicationFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
