@@ -6,6 +6,7 @@ from django.urls import reverse
 from credentials.models import IssuedCode, OtpCard
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import last_sms_code, person_in
+from tests.delivery import run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,10 @@ def test_send_a_code_from_the_persons_page(superuser_client, sms_outbox):
     response = superuser_client.post(url, {"scope": "COUPON", "channel": "SMS"})
     assert response.status_code == 302
     issued = IssuedCode.objects.get(otp_user=person)
-    assert (issued.scope, issued.channels, issued.delivery_status) == ("COUPON", ["SMS"], "sent")
+    assert (issued.scope, issued.channels, issued.delivery_status) == ("COUPON", ["SMS"], "pending")
+    run_worker()
+    issued.refresh_from_db()
+    assert issued.delivery_status == "sent"
     assert last_sms_code() and sms_outbox[-1].to == person.mobile
     assert AuditEvent.objects.filter(action="code.issue", user__username="root", object_id=issued.public_id)
     # The code never shows on the person's page.
