@@ -10,7 +10,6 @@ here: they live on the rows they count.
 
 import hashlib
 import math
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,10 +21,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from otpsite.models import RateLimitCounter
-
-# One hit in this many also deletes the counters whose windows have ended.
-PRUNE_ONE_IN = 500
-
 
 @dataclass(frozen=True)
 class Rate:
@@ -84,7 +79,6 @@ def _increment(key: str, ends: datetime) -> int:
             [key, connection.ops.adapt_datetimefield_value(ends)],
         )
         count = cursor.fetchone()[0]
-    _maybe_prune()
     return count
 
 
@@ -105,13 +99,7 @@ def _increment_many(windows: list[tuple[str, datetime]]) -> dict[str, int]:
             parameters,
         )
         counts = dict(cursor.fetchall())
-    _maybe_prune()
     return counts
-
-
-def _maybe_prune() -> None:
-    if random.randrange(PRUNE_ONE_IN) == 0:
-        RateLimitCounter.objects.filter(expires_at__lte=timezone.now()).delete()
 
 
 def _current(key: str) -> int:
@@ -232,7 +220,6 @@ def _bump_and_read(bumped: tuple[str, datetime], read: list[str]) -> tuple[int, 
             [key, connection.ops.adapt_datetimefield_value(ends), read],
         )
         count, counts = cursor.fetchone()
-    _maybe_prune()
     return count, counts or {}
 
 

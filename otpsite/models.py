@@ -15,7 +15,7 @@ from otpusers.models import Organization
 class RateLimitCounter(models.Model):
     """Events counted in one fixed window of one client limit (`key` names the limit, the client and the
     window). Raised by one INSERT … ON CONFLICT DO UPDATE … RETURNING, so parallel requests on any number
-    of nodes each see a distinct count; rows whose window has ended are deleted as they are found."""
+    of nodes each see a distinct count; rows whose window has ended are removed by `manage.py prune`."""
 
     key = models.CharField(max_length=255, primary_key=True)
     count = models.PositiveIntegerField(default=0)

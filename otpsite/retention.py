@@ -15,6 +15,7 @@ from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from credentials.models import IssuedCode
+from otpsite.models import RateLimitCounter
 from otpusers.models import AuditEvent
 
 
@@ -46,6 +47,13 @@ def retention() -> list[Retained]:
             "audit events",
             settings.OTPSITE_RETENTION_AUDIT_DAYS,
             lambda cutoff: AuditEvent.objects.filter(created_at__lt=cutoff).order_by("created_at", "id"),
+        ),
+        # Client-limit counters are of no use once their window has ended (kept out of the request path,
+        # where an occasional sweep would make one request in many slower and its statement count random).
+        Retained(
+            "ended rate-limit windows",
+            0,
+            lambda cutoff: RateLimitCounter.objects.filter(expires_at__lte=cutoff).order_by("expires_at"),
         ),
     ]
 

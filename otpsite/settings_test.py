@@ -31,3 +31,6 @@ MEDIA_ROOT = BASE_DIR / "test-artifacts" / "media"  # noqa: F405
 # Live-server request threads must not keep connections open past their request, or the test database
 # cannot be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Each test client loads the middleware afresh; WhiteNoise would then walk every static file (collected by
+# the production-profile smoke test) on each one. Looking files up per request costs nothing here.
+WHITENOISE_AUTOREFRESH = True

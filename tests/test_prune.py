@@ -7,6 +7,8 @@ from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
 from credentials.models import DeliveryAttempt, IssuedCode
+from otpsite import limits
+from otpsite.models import RateLimitCounter
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import issue, person_in
 from tests.delivery import run_worker
@@ -37,7 +39,18 @@ def test_removes_what_is_past_retention_in_batches_and_keeps_the_rest(clock, set
         "issued codes": 5,
         "finished tasks": 5,
         "audit events": 0,
+        "ended rate-limit windows": 0,
     }
     clock.advance(days=366)
     call_command("prune", stdout=StringIO())
     assert list(AuditEvent.objects.values_list("action", flat=True)) == ["retention.prune"]  # this run's own
+
+
+def test_removes_the_counters_of_ended_rate_limit_windows(clock):
+    limits.hit("test", "203.0.113.7", (limits.Rate(5, 60),))
+    clock.advance(minutes=2)
+    limits.hit("test", "203.0.113.7", (limits.Rate(5, 60),))  # the current window's counter: kept
+    output = StringIO()
+    call_command("prune", stdout=output)
+    assert RateLimitCounter.objects.count() == 1
+    assert "ended rate-limit windows: 1 removed" in output.getvalue()

@@ -1,5 +1,6 @@
 """`manage.py prune`: removes issued codes, finished tasks and audit events past their retention periods
-(OTPSITE_RETENTION_*_DAYS), in batches with progress; safe to run while serving (deploy/ runs it daily)."""
+(OTPSITE_RETENTION_*_DAYS) and client-limit counters whose window has ended, in batches with progress; safe
+to run while serving (deploy/ runs it daily)."""
 
 from django.core.management.base import BaseCommand
 
@@ -8,7 +9,7 @@ from otpusers.audit import Actor, audit_record
 
 
 class Command(BaseCommand):
-    help = "Remove issued codes, finished tasks and audit events past their retention periods."
+    help = "Remove issued codes, finished tasks and audit events past their retention periods, and ended rate-limit windows."
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000, help="Rows deleted per transaction.")
