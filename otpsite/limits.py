@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from otpsite.models import RateLimitCounter
 
+
 @dataclass(frozen=True)
 class Rate:
     count: int
@@ -78,8 +79,7 @@ def _increment(key: str, ends: datetime) -> int:
             f"RETURNING {count_column}",
             [key, connection.ops.adapt_datetimefield_value(ends)],
         )
-        count = cursor.fetchone()[0]
-    return count
+        return cursor.fetchone()[0]
 
 
 def _increment_many(windows: list[tuple[str, datetime]]) -> dict[str, int]:
@@ -98,8 +98,7 @@ def _increment_many(windows: list[tuple[str, datetime]]) -> dict[str, int]:
             f"RETURNING {key_column}, {count_column}",
             parameters,
         )
-        counts = dict(cursor.fetchall())
-    return counts
+        return dict(cursor.fetchall())
 
 
 def _current(key: str) -> int:

@@ -9,7 +9,7 @@ from otpusers.audit import Actor, audit_record
 
 
 class Command(BaseCommand):
-    help = "Remove issued codes, finished tasks and audit events past their retention periods, and ended rate-limit windows."
+    help = "Remove codes, finished tasks and audit events past their retention, and ended rate-limit windows."
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000, help="Rows deleted per transaction.")
