@@ -199,27 +199,37 @@ def _blocked(windows: list[tuple[str, datetime, Rate]], counts: dict) -> None:
             raise LimitExceeded(AUTH_FAILURES, _retry_after(ends))
 
 
-def _bump_and_read(bumped: tuple[str, datetime], read: list[str]) -> tuple[int, dict]:
-    """Raises one counter and reads others in one statement: on PostgreSQL a data-modifying CTE, elsewhere
-    (SQLite under `make run`) the UPSERT and then one SELECT."""
-    if not read or connection.vendor != "postgresql":
+def _bump_and_read(bumped: tuple[str, datetime], read: list[str], also_read: tuple[str, list] | None) -> tuple:
+    """Raises one counter, reads others and evaluates `also_read` (a scalar query and its parameters) in one
+    statement: on PostgreSQL a data-modifying CTE, elsewhere (SQLite under `make run`) the UPSERT, then one
+    SELECT."""
+    if connection.vendor != "postgresql":
         count = _increment(*bumped)
-        return count, _counts(read)
+        return count, _counts(read), (_scalar(also_read) if also_read else NOT_READ)
     table, key_column, count_column, expires_column = (
         connection.ops.quote_name(name) for name in (RateLimitCounter._meta.db_table, "key", "count", "expires_at")
     )
     key, ends = bumped
+    extra_sql, extra_parameters = also_read or ("SELECT NULL", [])
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH bumped AS (INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) "
             f"VALUES (%s, 1, %s) ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = "
             f"{table}.{count_column} + 1 RETURNING {count_column}) "
             f"SELECT (SELECT {count_column} FROM bumped), "
-            f"(SELECT json_object_agg({key_column}, {count_column}) FROM {table} WHERE {key_column} = ANY(%s))",
-            [key, connection.ops.adapt_datetimefield_value(ends), read],
+            f"(SELECT json_object_agg({key_column}, {count_column}) FROM {table} WHERE {key_column} = ANY(%s)), "
+            f"({extra_sql})",
+            [key, connection.ops.adapt_datetimefield_value(ends), read, *extra_parameters],
         )
-        count, counts = cursor.fetchone()
-    return count, counts or {}
+        count, counts, extra = cursor.fetchone()
+    return count, counts or {}, (extra if also_read else NOT_READ)
+
+
+def _scalar(query: tuple[str, list]):
+    with connection.cursor() as cursor:
+        cursor.execute(*query)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _counts(keys: list[str]) -> dict:
@@ -231,26 +241,40 @@ def _counts(keys: list[str]) -> dict:
     return dict(RateLimitCounter.objects.filter(key__in=keys).values_list("key", "count"))
 
 
-def authenticated_request(*, client_ip: str | None, key_id: str | None = None, per_minute: int | None = None) -> None:
+# What authenticated_request returns for `also_read` when no statement was shared (limits counted by a cache).
+NOT_READ = object()
+
+
+def authenticated_request(
+    *,
+    client_ip: str | None,
+    key_id: str | None = None,
+    per_minute: int | None = None,
+    also_read: tuple[str, list] | None = None,
+):
     """After credentials were accepted, at most one statement: counts the request against the API key's
     requests per minute (when the caller is a key) and reads the address's failed authentications. Raises
     LimitExceeded when the address is blocked (right credentials or not: a blocked address learns nothing
     from the answer) or the key has used up its minute. Each request counts, refused ones too, so that
-    exactly `per_minute` requests a minute are served however many arrive in parallel."""
+    exactly `per_minute` requests a minute are served however many arrive in parallel.
+
+    `also_read`, a scalar SQL query and its parameters, rides along in the same statement; its value is
+    returned (NOT_READ when the limits are counted by a cache and there is no statement to share)."""
     windows = _failure_windows(client_ip)
     failure_keys = [key for key, _, _ in windows]
     if key_id is None:
         _blocked(windows, _counts(failure_keys))
-        return
+        return NOT_READ
     rate = Rate(per_minute or settings.OTPSITE_API_KEY_REQUESTS_PER_MINUTE, 60)
     key, ends = _window(API_KEY_REQUESTS, key_id, rate)
     if _cache() is not None:
-        count, counts = _increment(key, ends), _counts(failure_keys)
+        count, counts, extra = _increment(key, ends), _counts(failure_keys), NOT_READ
     else:
-        count, counts = _bump_and_read((key, ends), failure_keys)
+        count, counts, extra = _bump_and_read((key, ends), failure_keys, also_read)
     _blocked(windows, counts)
     if count > rate.count:
         raise LimitExceeded(API_KEY_REQUESTS, _retry_after(ends))
+    return extra
 
 
 def failed_authentication(client_ip: str | None) -> None:
@@ -278,6 +302,7 @@ def expired_counters_delete(now: datetime | None = None) -> int:
 
 
 __all__ = [
+    "NOT_READ",
     "LimitExceeded",
     "Rate",
     "authenticated_request",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import jwt
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -504,10 +504,13 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 # The API-key cache. Each process remembers the keys it has read, with their organization, for
 # OTPSITE_API_KEY_CACHE_SECONDS (default 5): a request with a remembered key runs no SQL to authenticate.
 # The secret is still checked against the remembered digests on every request, and expiry against the
-# clock. A key revoked, rotated, changed or deleted in this process is forgotten at once; in the other
-# processes the change takes effect within the cache's lifetime (set it to 0 to read every time). The
-# organization's code settings are read with the key, so a change to them also reaches each process within
-# that lifetime; the limits that count (daily limit, cooldown) read the organization again under the lock.
+# clock. A key revoked, rotated, changed or deleted in this process is forgotten at once. The other
+# processes learn of it on their next request with the key: the client-limits statement every API request
+# runs also reads the key's `updated_at` (api_key_stamp_query), and a remembered key whose stamp moved is
+# forgotten and authenticated again (api_key_still_current). Only where the limits are counted by a cache
+# (Redis, memcached), with no statement to share, does a change take up to the lifetime to arrive. The
+# organization's code settings are read with the key and reach each process within the lifetime; the
+# limits that count (daily limit, cooldown) read the organization again under the lock.
 #
 
 _api_key_cache: dict[str, tuple[datetime, ApiKey]] = {}
@@ -524,16 +527,36 @@ def _forget_api_key(api_key: ApiKey) -> None:
         _api_key_cache.pop(api_key.key_id, None)
 
 
-def _api_key_lookup(key_id: str, now: datetime) -> ApiKey | None:
+def api_key_stamp_query(key_id: str) -> tuple[str, list]:
+    """A scalar query for the key's current `updated_at` (NULL once deleted), to ride along in a statement
+    the request runs anyway."""
+    table, updated_at, key_id_column = (
+        connection.ops.quote_name(name) for name in (ApiKey._meta.db_table, "updated_at", "key_id")
+    )
+    return f"SELECT {updated_at} FROM {table} WHERE {key_id_column} = %s", [key_id]
+
+
+def api_key_still_current(api_key: ApiKey, stamp) -> bool:
+    """Whether the key this process authenticated with is the key as stored now (`stamp`: the value of
+    api_key_stamp_query). A key that was rotated, revoked, changed or deleted since it was remembered is
+    forgotten, so that authenticating again reads it afresh."""
+    if stamp == api_key.updated_at:
+        return True
+    _forget_api_key(api_key)
+    return False
+
+
+def _api_key_lookup(key_id: str, now: datetime) -> tuple[ApiKey | None, bool]:
+    """The key with this id, and whether it was remembered rather than read now."""
     lifetime = timedelta(seconds=settings.OTPSITE_API_KEY_CACHE_SECONDS)
     remembered = _api_key_cache.get(key_id)
     if remembered is not None and now < remembered[0] + lifetime:
-        return remembered[1]
+        return remembered[1], True
     api_key = one_or_none(ApiKey.objects.select_related("organization").filter(key_id=key_id))
     if api_key is not None and lifetime:
         with _api_key_cache_lock:
             _api_key_cache[key_id] = (now, api_key)
-    return api_key
+    return api_key, False
 
 
 def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = False) -> ApiKey | None:
@@ -546,12 +569,17 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
     if not key_id or not secret or len(key_id) != 16:
         return None
     now = timezone.now()
-    api_key = _api_key_lookup(key_id, now)
+    api_key, remembered = _api_key_lookup(key_id, now)
     if api_key is None:
         return None
-    stored = api_key.secret_md5_sha256 if md5_of_secret else api_key.secret_sha256
     offered = _sha256(secret.lower() if md5_of_secret else secret)
-    if not hmac.compare_digest(stored, offered):
+    if remembered and not hmac.compare_digest(_stored_digest(api_key, md5_of_secret), offered):
+        # Perhaps rotated in another process since this one remembered it: the new secret must work at once.
+        _forget_api_key(api_key)
+        api_key, _ = _api_key_lookup(key_id, now)
+        if api_key is None:
+            return None
+    if not hmac.compare_digest(_stored_digest(api_key, md5_of_secret), offered):
         reason = "wrong_secret"
     elif api_key.revoked_at is not None:
         reason = "revoked"
@@ -569,6 +597,10 @@ def api_key_authenticate(*, key_id: str, secret: str, md5_of_secret: bool = Fals
         reason=reason,
     )
     return None
+
+
+def _stored_digest(api_key: ApiKey, md5_of_secret: bool) -> str:
+    return api_key.secret_md5_sha256 if md5_of_secret else api_key.secret_sha256
 
 
 def _touch_last_used(api_key: ApiKey, now: datetime | None = None) -> None:

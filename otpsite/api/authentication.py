@@ -20,7 +20,11 @@ def client_limited(authenticate):
     address (one UPSERT) and answers 429 once the address is over its limit; an accepted one costs one
     statement (limits.authenticated_request: the API key's request counted, the address's failures read)
     and answers 429 when the address is blocked or the key over its requests per minute. Decided once per
-    request, however many authenticators the view chains."""
+    request, however many authenticators the view chains.
+
+    The same statement reads the API key's stamp: a key this process remembered (otpusers.services' API-key
+    cache) that was rotated, revoked or changed elsewhere since is authenticated again from the database,
+    so another process's change is refused on the next request, not when the cache entry ages out."""
 
     @functools.wraps(authenticate)
     def guarded(self, request):
@@ -31,6 +35,17 @@ def client_limited(authenticate):
         address = client_ip(request)
         try:
             result = authenticate(self, request)
+            if result is None or getattr(memo, "client_limits_passed", False):
+                return result
+            api_key = result[1] if isinstance(result[1], ApiKey) else None
+            stamp = limits.authenticated_request(
+                client_ip=address,
+                key_id=api_key.key_id if api_key else None,
+                per_minute=api_key.requests_per_minute if api_key else None,
+                also_read=services.api_key_stamp_query(api_key.key_id) if api_key else None,
+            )
+            if api_key and stamp is not limits.NOT_READ and not services.api_key_still_current(api_key, stamp):
+                result = authenticate(self, request)
         except AuthenticationFailed as failed:
             memo.client_limits_decided = failed
             try:
@@ -38,15 +53,6 @@ def client_limited(authenticate):
             except limits.LimitExceeded as exceeded:
                 memo.client_limits_decided = Throttled(wait=exceeded.retry_after)
             raise memo.client_limits_decided from None
-        if result is None or getattr(memo, "client_limits_passed", False):
-            return result
-        api_key = result[1] if isinstance(result[1], ApiKey) else None
-        try:
-            limits.authenticated_request(
-                client_ip=address,
-                key_id=api_key.key_id if api_key else None,
-                per_minute=api_key.requests_per_minute if api_key else None,
-            )
         except limits.LimitExceeded as exceeded:
             memo.client_limits_decided = Throttled(wait=exceeded.retry_after)
             raise memo.client_limits_decided from None

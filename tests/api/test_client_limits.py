@@ -248,3 +248,44 @@ def test_counters_in_a_cache_cost_no_statement_and_stay_exact(world, settings):
     assert [surface.call(world, limited, NEIGHBOUR).status_code for _ in range(2)] == [200, 429]
     assert [surface.call(world, surface.wrong_authorization, ATTACKER).status_code for _ in range(3)] == [401, 401, 429]
     assert surface.call(world, correct(surface, world), ATTACKER).status_code == 429
+
+
+def as_another_process_would(clock, change):
+    """Runs `change` (a rotation or revocation through the services) a moment later, while this process goes
+    on remembering the keys it had read, as every other gunicorn worker and node does."""
+    from otpusers import services
+
+    remembered = dict(services._api_key_cache)
+    clock.advance(seconds=1)  # well within the cache's lifetime
+    result = change()
+    services._api_key_cache.update(remembered)
+    return result
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda surface: surface.name)
+def test_a_rotation_elsewhere_is_honoured_on_the_next_request(surface, world):
+    """Within the API-key cache's lifetime: the old secret is refused and the new one accepted at once."""
+    from otpusers import services
+
+    api_key, token = make_api_key(world["store"].organization, *surface.permissions)
+    old = surface.authorization(api_key, token.split(".", 1)[1])
+    assert surface.call(world, old, NEIGHBOUR).status_code == 200
+    actor = services.Actor.system("test")
+    new_secret = as_another_process_would(world["clock"], lambda: services.api_key_rotate(api_key=api_key, actor=actor))
+    assert surface.call(world, old, NEIGHBOUR).status_code == 401
+    assert surface.call(world, surface.authorization(api_key, new_secret), NEIGHBOUR).status_code == 200
+    assert surface.call(world, old, NEIGHBOUR).status_code == 401
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda surface: surface.name)
+def test_a_revocation_elsewhere_is_honoured_on_the_next_request(surface, world):
+    from otpusers import services
+
+    api_key, token = make_api_key(world["store"].organization, *surface.permissions)
+    right = surface.authorization(api_key, token.split(".", 1)[1])
+    assert surface.call(world, right, NEIGHBOUR).status_code == 200
+    actor = services.Actor.system("test")
+    as_another_process_would(world["clock"], lambda: services.api_key_revoke(api_key=api_key, actor=actor))
+    assert surface.call(world, right, NEIGHBOUR).status_code == 401
+    reasons = AuditEvent.objects.filter(action="api_key.authenticate", api_key=api_key).values_list("reason", flat=True)
+    assert list(reasons) == ["revoked"]
