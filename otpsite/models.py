@@ -15,7 +15,8 @@ from otpusers.models import Organization
 class RateLimitCounter(models.Model):
     """Events counted in one fixed window of one client limit (`key` names the limit, the client and the
     window). Raised by one INSERT … ON CONFLICT DO UPDATE … RETURNING, so parallel requests on any number
-    of nodes each see a distinct count; rows whose window has ended are removed by `manage.py prune`."""
+    of nodes each see a distinct count; rows whose window has ended are removed by `manage.py prune`. On
+    PostgreSQL the table is UNLOGGED (migration 0003): its commits wait for no WAL flush."""
 
     key = models.CharField(max_length=255, primary_key=True)
     count = models.PositiveIntegerField(default=0)

@@ -180,3 +180,12 @@ class TestRateSettings:
         monkeypatch.setenv("RATES", raw)
         with pytest.raises(ImproperlyConfigured, match="RATES"):
             env_rates("RATES", "1/1")
+
+
+@pytest.mark.django_db
+def test_the_counters_are_unlogged_so_their_commits_wait_for_no_wal_flush():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = %s", [RateLimitCounter._meta.db_table])
+        assert cursor.fetchone() == ("u",)
