@@ -27,7 +27,8 @@ from credentials.models import IssuedCode
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import Organization, OtpUser, one_or_none
+from otpusers.models import Organization, OtpUser
+from otpusers.prepared import PreparedLookup
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -120,12 +121,23 @@ def otp_user_find(
     organization read in the same query, for the limits decided under that lock)."""
     if not value:
         return None
-    people = OtpUser.objects.filter(organization=organization).with_identifier(
-        _identifier_field(identifier_type), value
+    return PERSON_BY_IDENTIFIER.one_or_none(
+        (_identifier_field(identifier_type), lock), organization_id=organization.pk, lowered=value.lower()
     )
+
+
+def _person_by_identifier(shape: tuple[str, bool], *, organization_id: int, lowered: str):
+    field, lock = shape
+    people = OtpUser.objects.filter(organization_id=organization_id).with_identifier(field, lowered)
     if lock:
         people = people.select_related("organization").select_for_update(of=("self",))
-    return one_or_none(people)
+    return people
+
+
+# The person an identifier names (the hot lookup of every Capillary and manage call), compiled once per
+# identifier and locking; identifiers compare case-insensitively, so the value is lowered here as
+# identifier_condition would.
+PERSON_BY_IDENTIFIER = PreparedLookup(OtpUser, _person_by_identifier, organization_id=int, lowered=str)
 
 
 def _digits(phone: str) -> str:
@@ -376,13 +388,13 @@ def _person_and_latest_code(
     (None, None)."""
     if not value:
         return None, None
-    field = _identifier_field(identifier_type)
-    people = OtpUser.objects.filter(organization=organization).with_identifier(field, value)
-    people_sql, people_params = people.order_by().query.sql_with_params()
+    people_sql, people_params = PERSON_BY_IDENTIFIER.statement(
+        (_identifier_field(identifier_type), False), organization_id=organization.pk, lowered=value.lower()
+    )
     quote = connection.ops.quote_name
     code_columns = ", ".join(quote(field.column) for field in IssuedCode._meta.concrete_fields)
     sql = (
-        f"SELECT person.*, code.* FROM ({people_sql} LIMIT 1) person LEFT JOIN LATERAL ("
+        f"SELECT person.*, code.* FROM ({people_sql}) person LEFT JOIN LATERAL ("
         f"SELECT {code_columns} FROM {quote(IssuedCode._meta.db_table)} "
         f"WHERE {quote('otp_user_id')} = person.{quote('id')} AND {quote('scope')} = %s "
         f"AND {quote('superseded_at')} IS NULL "

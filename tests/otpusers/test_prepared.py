@@ -1,0 +1,110 @@
+"""otpusers.prepared: lookups compiled once per process."""
+
+import pytest
+from django.db import connection
+from django.db.models import Q
+
+from otpusers.audit import Actor, audit_record
+from otpusers.models import AppAccess, AuditEvent, OtpUser, one_or_none
+from otpusers.prepared import PreparedLookup, StandInLost
+from tests.factories import AppAccessFactory, OrganizationFactory, OtpUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def access_by_public_id(shape, *, public_id: str, organization_id: int):
+    return AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
+        public_id=public_id, published_application__store__organization_id=organization_id
+    )
+
+
+class Built:
+    """A build function that counts how often it is asked."""
+
+    def __init__(self, build):
+        self.build, self.calls = build, 0
+
+    def __call__(self, shape, **values):
+        self.calls += 1
+        return self.build(shape, **values)
+
+
+def test_the_same_object_as_the_queryset_with_its_related_rows_in_one_statement(django_assert_num_queries):
+    access = AppAccessFactory()
+    organization_id = access.published_application.store.organization_id
+    lookup = PreparedLookup(AppAccess, access_by_public_id, public_id=str, organization_id=int)
+    expected = one_or_none(access_by_public_id(None, public_id=access.public_id, organization_id=organization_id))
+    with django_assert_num_queries(1):
+        found = lookup.one_or_none(public_id=access.public_id, organization_id=organization_id)
+        assert found == expected and found.otp_user == access.otp_user
+        assert found.published_application.store.organization.pk == organization_id
+    assert {field.attname: getattr(found, field.attname) for field in AppAccess._meta.concrete_fields} == {
+        field.attname: getattr(expected, field.attname) for field in AppAccess._meta.concrete_fields
+    }
+
+
+def test_compiled_once_then_only_the_values_change():
+    first, second = AppAccessFactory(), AppAccessFactory()
+    built = Built(access_by_public_id)
+    lookup = PreparedLookup(AppAccess, built, public_id=str, organization_id=int)
+    for access in (first, second, first):
+        organization_id = access.published_application.store.organization_id
+        assert lookup.one_or_none(public_id=access.public_id, organization_id=organization_id) == access
+    assert built.calls == 1
+    # Another organization's id finds nothing: every value reaches the SQL.
+    other = OrganizationFactory()
+    assert lookup.one_or_none(public_id=first.public_id, organization_id=other.pk) is None
+
+
+def test_each_shape_is_compiled_on_its_own():
+    person = OtpUserFactory(mobile="+4915100000009", user_name="Ana.Garcia")
+    built = Built(
+        lambda field, *, organization_id, lowered: OtpUser.objects.filter(
+            organization_id=organization_id
+        ).with_identifier(field, lowered)
+    )
+    lookup = PreparedLookup(OtpUser, built, organization_id=int, lowered=str)
+    assert lookup.one_or_none("user_name", organization_id=person.organization_id, lowered="ana.garcia") == person
+    assert lookup.one_or_none("mobile", organization_id=person.organization_id, lowered="+4915100000009") == person
+    assert lookup.one_or_none("mobile", organization_id=person.organization_id, lowered="ana.garcia") is None
+    assert built.calls == 2
+
+
+def test_values_from_the_database_are_converted_as_the_orm_converts_them():
+    event = audit_record(actor=Actor.system("tests"), action="x.y", organization=None, detail={"nested": [1, "two"]})
+    AuditEvent.objects.filter(pk=event.pk).update(request_id="req-1")
+    lookup = PreparedLookup(
+        AuditEvent, lambda shape, *, request_id: AuditEvent.objects.filter(request_id=request_id), request_id=str
+    )
+    found = lookup.one_or_none(request_id="req-1")
+    assert found.detail == {"nested": [1, "two"]} and found.created_at == event.created_at
+
+
+def test_the_sql_is_there_to_be_embedded():
+    person = OtpUserFactory(email="someone@example.com")
+    lookup = PreparedLookup(OtpUser, lambda shape, *, email: OtpUser.objects.filter(Q(email__lower=email)), email=str)
+    sql, parameters = lookup.statement(email="someone@example.com")
+    assert parameters == ["someone@example.com"] and sql.endswith("LIMIT 1")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM ({sql}) person", parameters)
+        assert cursor.fetchall() == [(person.pk,)]
+
+
+def test_a_value_that_does_not_reach_the_sql_as_given_is_refused_when_compiled():
+    person = OtpUserFactory(email="someone@example.com")
+    lookup = PreparedLookup(OtpUser, lambda shape, *, email: OtpUser.objects.filter(email=email.upper()), email=str)
+    with pytest.raises(StandInLost):
+        lookup.one_or_none(email=person.email)
+    twice = PreparedLookup(
+        OtpUser,
+        lambda shape, *, email: OtpUser.objects.filter(email=email, user_name=email),
+        email=str,
+    )
+    with pytest.raises(StandInLost):
+        twice.one_or_none(email=person.email)
+
+
+def test_the_values_must_be_those_declared():
+    lookup = PreparedLookup(OtpUser, lambda shape, *, email: OtpUser.objects.filter(email=email), email=str)
+    with pytest.raises(TypeError):
+        lookup.one_or_none(mail="x")
