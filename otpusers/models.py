@@ -224,14 +224,17 @@ def identifier_unique(field: str) -> models.UniqueConstraint:
     )
 
 
-def identifier_condition(field: str, value: str, *, through: str = "", exact_case: bool = False) -> models.Q:
+def identifier_condition(
+    field: str, value: str, *, through: str = "", exact_case: bool = False, lowered: str | None = None
+) -> models.Q:
     """A person's identifier `field` equals `value`, ignoring case, in the form the unique index on
     lower(field) serves (it covers set identifiers only, hence the second condition). `through` leads from
     another model to the person (e.g. "otp_user__"), so that a code or card is found with its person in one
     query. With `exact_case`, the index finds the row and the exact value is then checked on it (nevisIDM's
-    external ids are compared as given)."""
+    external ids are compared as given). `lowered` is `value.lower()` when the caller has it (a prepared
+    lookup passes it as a value of its own)."""
     path = f"{through}{field}"
-    condition = models.Q(**{f"{path}__lower": value.lower()}) & ~models.Q(**{path: ""})
+    condition = models.Q(**{f"{path}__lower": value.lower() if lowered is None else lowered}) & ~models.Q(**{path: ""})
     return condition & models.Q(**{path: value}) if exact_case else condition
 
 
@@ -243,9 +246,11 @@ class OtpUserQuerySet(models.QuerySet):
         would let it walk a time-ordered index of every person's rows instead, looking for theirs."""
         return models.Subquery(self.order_by().values("pk")[:1])
 
-    def with_identifier(self, field: str, value: str, *, exact_case: bool = False) -> "OtpUserQuerySet":
+    def with_identifier(
+        self, field: str, value: str, *, exact_case: bool = False, lowered: str | None = None
+    ) -> "OtpUserQuerySet":
         """People whose identifier `field` equals `value` (see identifier_condition)."""
-        return self.filter(identifier_condition(field, value, exact_case=exact_case))
+        return self.filter(identifier_condition(field, value, exact_case=exact_case, lowered=lowered))
 
 
 class OtpUser(TimestampedModel):

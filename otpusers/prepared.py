@@ -7,8 +7,9 @@ compiles it, and keeps the SQL, the order of its parameters and what is needed t
 instances (select_related included). Each later call substitutes the values and runs the SQL.
 
 Only values that reach the SQL unchanged can be stand-ins (a string compared with `=` or through an index
-expression, an integer key); a lookup whose stand-ins do not all come through is refused when it is first
-compiled, so a mistake shows in the tests, never as a wrong row.
+expression, an integer key). The string stand-ins mix cases, so a build that lowers or uppercases a value
+loses it; a lookup whose stand-ins do not all come through is refused when it is first compiled, so a
+mistake shows in the tests, never as a wrong row. A value wanted lowered is passed lowered, as its own value.
 """
 
 import threading
@@ -36,7 +37,7 @@ class _Compiled:
     converters: tuple[tuple[int, tuple, object], ...]
 
 
-_STRING_STAND_IN = "\x1fprepared-{index}\x1f"
+_STRING_STAND_IN = "\x1fStandIn-{index}\x1f"
 _INTEGER_STAND_IN = -(2**62)
 
 
@@ -98,8 +99,8 @@ class PreparedLookup:
         for parameter in raw_parameters:
             name = names.get(parameter) if isinstance(parameter, str | int) else None
             parameters.append(("value", name) if name is not None else ("constant", parameter))
-        found = [item for kind, item in parameters if kind == "value"]
-        if sorted(found) != sorted(stand_ins):
+        found = {item for kind, item in parameters if kind == "value"}
+        if found != set(stand_ins):
             raise StandInLost(f"{self._model.__name__}: {sorted(set(stand_ins) - set(found))} did not reach the SQL")
         if compiler.annotation_col_map:
             raise StandInLost(f"{self._model.__name__}: annotations are not carried over")

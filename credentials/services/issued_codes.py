@@ -128,7 +128,7 @@ def otp_user_find(
 
 def _person_by_identifier(shape: tuple[str, bool], *, organization_id: int, lowered: str):
     field, lock = shape
-    people = OtpUser.objects.filter(organization_id=organization_id).with_identifier(field, lowered)
+    people = OtpUser.objects.filter(organization_id=organization_id).with_identifier(field, lowered, lowered=lowered)
     if lock:
         people = people.select_related("organization").select_for_update(of=("self",))
     return people

@@ -11,7 +11,7 @@ import os
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -24,15 +24,24 @@ from otpusers import services as otpuser_services
 from otpusers.audit import Actor
 from otpusers.choices import ActorType, Visibility
 from otpusers.models import AppAccess, PublishedApplication, one_or_none
+from otpusers.prepared import PreparedLookup
+
+
+def _visible_application(shape, *, store_slug: str, app_slug: str):
+    return PublishedApplication.objects.select_related("store__organization").filter(
+        store__slug=store_slug, slug=app_slug, visibility__in=[Visibility.ACTIVE, Visibility.UNLISTED]
+    )
+
+
+# Every step of the page starts here: compiled once.
+VISIBLE_APPLICATION = PreparedLookup(PublishedApplication, _visible_application, store_slug=str, app_slug=str)
 
 
 def _application(store_slug: str, app_slug: str) -> PublishedApplication:
-    return get_object_or_404(
-        PublishedApplication.objects.select_related("store__organization"),
-        store__slug=store_slug,
-        slug=app_slug,
-        visibility__in=[Visibility.ACTIVE, Visibility.UNLISTED],
-    )
+    application = VISIBLE_APPLICATION.one_or_none(store_slug=store_slug, app_slug=app_slug)
+    if application is None:
+        raise Http404("No such application.")
+    return application
 
 
 def _now() -> float:

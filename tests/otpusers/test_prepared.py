@@ -61,7 +61,7 @@ def test_each_shape_is_compiled_on_its_own():
     built = Built(
         lambda field, *, organization_id, lowered: OtpUser.objects.filter(
             organization_id=organization_id
-        ).with_identifier(field, lowered)
+        ).with_identifier(field, lowered, lowered=lowered)
     )
     lookup = PreparedLookup(OtpUser, built, organization_id=int, lowered=str)
     assert lookup.one_or_none("user_name", organization_id=person.organization_id, lowered="ana.garcia") == person
@@ -95,13 +95,20 @@ def test_a_value_that_does_not_reach_the_sql_as_given_is_refused_when_compiled()
     lookup = PreparedLookup(OtpUser, lambda shape, *, email: OtpUser.objects.filter(email=email.upper()), email=str)
     with pytest.raises(StandInLost):
         lookup.one_or_none(email=person.email)
-    twice = PreparedLookup(
-        OtpUser,
-        lambda shape, *, email: OtpUser.objects.filter(email=email, user_name=email),
-        email=str,
+    lowered = PreparedLookup(
+        OtpUser, lambda shape, *, email: OtpUser.objects.with_identifier("email", email), email=str
     )
     with pytest.raises(StandInLost):
-        twice.one_or_none(email=person.email)
+        lowered.one_or_none(email=person.email)
+
+
+def test_a_value_may_be_used_more_than_once():
+    person = OtpUserFactory(email="same@example.com", user_name="same@example.com")
+    twice = PreparedLookup(
+        OtpUser, lambda shape, *, value: OtpUser.objects.filter(email=value, user_name=value), value=str
+    )
+    assert twice.one_or_none(value="same@example.com") == person
+    assert twice.one_or_none(value="other@example.com") is None
 
 
 def test_the_values_must_be_those_declared():
