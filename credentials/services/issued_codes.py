@@ -5,6 +5,7 @@ locks the person's row, so parallel issues for one person queue up and see each 
 locks the code's row, so parallel guesses are counted one by one and only one can use the code.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -366,16 +367,30 @@ def _resolve_addresses(destinations: list[Destination], person: OtpUser) -> list
     return resolved
 
 
+@functools.cache
+def _row_reading(model, vendor: str) -> tuple[list[str], list[tuple[int, list, object]]]:
+    """The attribute names of `model`'s concrete columns, and for the columns that need it the ORM's
+    converters (worked out once per model and database vendor)."""
+    fields = model._meta.concrete_fields
+    converting = []
+    for position, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converting.append((position, functions, column))
+    return [field.attname for field in fields], converting
+
+
 def _from_row(model, values):
     """A model instance from its concrete columns as the database sent them, converted as the ORM does."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    names, converting = _row_reading(model, connection.vendor)
+    values = list(values)
+    if len(values) != len(names):
+        raise ValueError(f"{model.__name__}: {len(values)} values for {len(names)} columns")
+    for position, functions, column in converting:
+        for function in functions:
+            values[position] = function(values[position], column, connection)
+    return model.from_db(connection.alias, names, values)
 
 
 def _person_and_latest_code(
