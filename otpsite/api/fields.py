@@ -72,7 +72,12 @@ class UtcMillisDateTimeField(serializers.DateTimeField):
     """ISO-8601 in UTC with milliseconds and `Z`, as the Node-based vendors write dates."""
 
     def to_representation(self, value: datetime.datetime | None):
-        if value is None:
-            return None
-        utc = value.astimezone(datetime.UTC)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return utc_millis(value)
+
+
+def utc_millis(value: datetime.datetime | None) -> str | None:
+    """A moment as UtcMillisDateTimeField writes it."""
+    if value is None:
+        return None
+    utc = value.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
