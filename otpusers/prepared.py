@@ -34,6 +34,7 @@ class _Compiled:
     init_list: tuple[str, ...]
     model_slice: slice
     related_populators: tuple
+    annotations: tuple[tuple[str, int], ...]
     converters: tuple[tuple[int, tuple, object], ...]
 
 
@@ -48,9 +49,12 @@ class PreparedLookup:
     column a value is compared with, say); `kinds` types the stand-ins of `build`'s keyword arguments (str
     or int)."""
 
-    def __init__(self, model: type[Model], build: Callable[..., QuerySet], **kinds: type):
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet], *, ordered: bool = False, **kinds: type):
+        """With `ordered`, the queryset's ORDER BY is kept (the first of several rows is wanted); otherwise
+        it is dropped, as one_or_none drops it, so that a unique index serves the lookup."""
         self._model = model
         self._build = build
+        self._ordered = ordered
         self._kinds = kinds
         self._compiled: dict[tuple[Hashable, str], _Compiled] = {}
         self._lock = threading.Lock()
@@ -80,6 +84,8 @@ class PreparedLookup:
         instance = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_slice])
         for populator in compiled.related_populators:
             populator.populate(row, instance)
+        for name, position in compiled.annotations:
+            setattr(instance, name, row[position])
         return instance
 
     def _compiled_for(self, shape, alias: str, values) -> _Compiled:
@@ -91,7 +97,8 @@ class PreparedLookup:
             stand_ins[name] = _STRING_STAND_IN.format(index=index) if kind is str else _INTEGER_STAND_IN - index
         if set(values) != set(stand_ins):
             raise TypeError(f"expected the values {sorted(stand_ins)}, got {sorted(values)}")
-        queryset = self._build(shape, **stand_ins).using(alias).order_by()[:1]
+        queryset = self._build(shape, **stand_ins).using(alias)
+        queryset = (queryset if self._ordered else queryset.order_by())[:1]
         compiler = queryset.query.get_compiler(using=alias)
         sql, raw_parameters = compiler.as_sql()
         names = {stand_in: name for name, stand_in in stand_ins.items()}
@@ -102,8 +109,6 @@ class PreparedLookup:
         found = {item for kind, item in parameters if kind == "value"}
         if found != set(stand_ins):
             raise StandInLost(f"{self._model.__name__}: {sorted(set(stand_ins) - set(found))} did not reach the SQL")
-        if compiler.annotation_col_map:
-            raise StandInLost(f"{self._model.__name__}: annotations are not carried over")
         select, klass_info = compiler.select, compiler.klass_info
         select_fields = klass_info["select_fields"]
         model_slice = slice(select_fields[0], select_fields[-1] + 1)
@@ -115,6 +120,7 @@ class PreparedLookup:
             init_list=tuple(column[0].target.attname for column in select[model_slice]),
             model_slice=model_slice,
             related_populators=tuple(get_related_populators(klass_info, select, alias)),
+            annotations=tuple((compiler.annotation_col_map or {}).items()),
             converters=tuple(
                 (position, tuple(functions), expression) for position, (functions, expression) in converters.items()
             ),

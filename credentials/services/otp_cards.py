@@ -22,6 +22,7 @@ from credentials.models import CardPolicy, OtpCard
 from otpusers.audit import Actor, audit_event, audit_record
 from otpusers.choices import Outcome
 from otpusers.models import AuditEvent, Organization, OtpUser
+from otpusers.prepared import PreparedLookup
 
 MAX_CARDS_PER_PERSON = 2
 
@@ -280,25 +281,69 @@ def card_delete(*, card: OtpCard, actor: Actor) -> None:
     card.delete()
 
 
-def _current_card(person: OtpUser | models.QuerySet, now) -> tuple[OtpCard, bool]:
-    """The person's most recent card that is not archived, locked for the check, with its person, and
-    whether a run-out temporary lock was lifted on it (written back as active by the caller's save).
+@dataclass(frozen=True)
+class PersonByExtIds:
+    """A person as a nevisIDM path names them, within one organization (an API key's): their client's
+    external id and their own."""
 
-    `person` may be a queryset naming the person (the API's path), so that the person and the card are
-    found in one query."""
-    # The latest failure on any of the person's cards comes along (nevisIDM's userLastLoginFailure).
+    client_ext_id: str
+    user_ext_id: str
+    organization_id: int
+
+
+def _cards_under_check(person):
+    """The person's cards that are not archived, most recent first, locked, with what the check reads; the
+    latest failure on any of the person's cards comes along (nevisIDM's userLastLoginFailure)."""
     latest_failure = (
         OtpCard.objects.filter(otp_user=OuterRef("otp_user"), last_failed_login_at__isnull=False)
         .order_by("-last_failed_login_at")
         .values("last_failed_login_at")[:1]
     )
-    cards = (
+    return (
         OtpCard.objects.select_for_update(of=("self",))
         .select_related("policy", "organization", "otp_user")
         .annotate(person_last_failed_login_at=Subquery(latest_failure))
+        .filter(otp_user=person)
+        .exclude(state=CardState.ARCHIVED)
+        .order_by("-created_at", "-id")
     )
-    cards = cards.filter(otp_user=person.as_one_id() if isinstance(person, models.QuerySet) else person)
-    card = next(iter(cards.exclude(state=CardState.ARCHIVED).order_by("-created_at", "-id")[:1]), None)
+
+
+def _card_under_check_by_ext_ids(shape, *, client: str, user: str, user_lowered: str, organization_id: int):
+    people = OtpUser.objects.filter(organization__ext_id=client, organization_id=organization_id).with_identifier(
+        "ext_id", user, exact_case=True, lowered=user_lowered
+    )
+    return _cards_under_check(people.as_one_id())
+
+
+# The card a nevisIDM challenge or login by an API key checks, compiled once.
+CARD_UNDER_CHECK_BY_EXT_IDS = PreparedLookup(
+    OtpCard,
+    _card_under_check_by_ext_ids,
+    ordered=True,
+    client=str,
+    user=str,
+    user_lowered=str,
+    organization_id=int,
+)
+
+
+def _current_card(person: "OtpUser | models.QuerySet | PersonByExtIds", now) -> tuple[OtpCard, bool]:
+    """The person's most recent card that is not archived, locked for the check, with its person, and
+    whether a run-out temporary lock was lifted on it (written back as active by the caller's save).
+
+    `person` may name the person rather than be them (a queryset, or their external ids), so that the
+    person and the card are found in one query."""
+    if isinstance(person, PersonByExtIds):
+        card = CARD_UNDER_CHECK_BY_EXT_IDS.one_or_none(
+            client=person.client_ext_id,
+            user=person.user_ext_id,
+            user_lowered=person.user_ext_id.lower(),
+            organization_id=person.organization_id,
+        )
+    else:
+        named = person.as_one_id() if isinstance(person, models.QuerySet) else person
+        card = next(iter(_cards_under_check(named)[:1]), None)
     if card is None:
         raise NoCard()
     lifted = card.state == CardState.TMP_LOCKED and card.effective_state(now) == CardState.ACTIVE
@@ -322,7 +367,7 @@ def _refusal(card: OtpCard, actor: Actor, action: str, now) -> Exception | None:
     return None
 
 
-def card_challenge(*, person: OtpUser | models.QuerySet, actor: Actor) -> tuple[OtpCard, str | None]:
+def card_challenge(*, person: "OtpUser | models.QuerySet | PersonByExtIds", actor: Actor) -> tuple[OtpCard, str | None]:
     """Names an unused cell of the person's current card for them to answer, and marks it used so that it
     is never challenged again. The challenge is None when every cell has been used."""
     with transaction.atomic():
@@ -354,7 +399,7 @@ def card_challenge(*, person: OtpUser | models.QuerySet, actor: Actor) -> tuple[
 
 def card_login(
     *,
-    person: OtpUser | models.QuerySet,
+    person: "OtpUser | models.QuerySet | PersonByExtIds",
     challenge: str,
     password: str,
     actor: Actor,
@@ -437,6 +482,7 @@ __all__ = [
     "LoginOutcome",
     "LoginResult",
     "NoCard",
+    "PersonByExtIds",
     "StaleVersion",
     "card_aad",
     "card_audit_read",

@@ -115,3 +115,21 @@ def test_the_values_must_be_those_declared():
     lookup = PreparedLookup(OtpUser, lambda shape, *, email: OtpUser.objects.filter(email=email), email=str)
     with pytest.raises(TypeError):
         lookup.one_or_none(mail="x")
+
+
+def test_annotations_come_along_and_an_ordered_lookup_keeps_its_order():
+    from django.db.models import Value
+
+    person = OtpUserFactory()
+    older, newer = AppAccessFactory(otp_user=person), AppAccessFactory(otp_user=person)
+    lookup = PreparedLookup(
+        AppAccess,
+        lambda order, *, person_id: (
+            AppAccess.objects.filter(otp_user_id=person_id).annotate(marker=Value("seen")).order_by(order)
+        ),
+        ordered=True,
+        person_id=int,
+    )
+    first = lookup.one_or_none("created_at", person_id=person.pk)
+    assert first == older and first.marker == "seen"
+    assert lookup.one_or_none("-created_at", person_id=person.pk) == newer
