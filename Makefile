@@ -52,7 +52,8 @@ proto: $(VENV)/.dev
 	$(PY) -m grpc_tools.protoc -I otpsite/api/manage --python_out=otpsite/api/manage otpsite/api/manage/manage.proto
 
 # Load benchmark on a throwaway PostgreSQL: SCALE=50k|1m, DURATION=10, CONNECTIONS=8, WORKERS=2, PGBOUNCER=1,
-# PGBENCH=1 (also the primary's write ceiling)
+# PGBENCH=1 (also the primary's write ceiling); STALLED=1 instead times generates and an unrelated request
+# while the SMS webhook, then the SMTP server, never answers (bench/stalled.py; PROVIDER_TIMEOUT=2, WORKERS)
 # (see bench/run.py and docs/scaling.md). Installs wrk and PgBouncer with apt-get when they are missing.
 bench: $(VENV)/.runtime
 	bench/run.sh

@@ -8,9 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# STALLED=1: the stalled-provider figure instead (bench/stalled.py); it needs neither wrk nor PgBouncer.
+stalled=0
+case "${STALLED:-}" in "" | 0) ;; *) stalled=1 ;; esac
+
 need=()
-command -v wrk >/dev/null || need+=(wrk)
-{ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; } || need+=(pgbouncer)
+[ "$stalled" = 1 ] || command -v wrk >/dev/null || need+=(wrk)
+[ "$stalled" = 1 ] || { command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; } || need+=(pgbouncer)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bench: needs ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2
@@ -22,7 +26,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ "${SCALE:-50k}" = 1m ]; then
+if [ "$stalled" = 0 ] && [ "${SCALE:-50k}" = 1m ]; then
   free_gb=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 {print int($4 / 1048576)}')
   if [ "$free_gb" -lt 10 ]; then
     echo "bench: SCALE=1m needs about 8 GB in ${TMPDIR:-/tmp}; ${free_gb} GB free" >&2
@@ -33,4 +37,7 @@ fi
 export WITH_POSTGRES_OPTIONS="-c fsync=on -c synchronous_commit=on -c full_page_writes=on \
 -c shared_buffers=2GB -c effective_cache_size=8GB -c work_mem=16MB -c maintenance_work_mem=1GB \
 -c wal_buffers=64MB -c max_wal_size=16GB -c checkpoint_timeout=30min -c random_page_cost=1.1"
+if [ "$stalled" = 1 ]; then
+  exec bin/with-postgres .venv/bin/python -m bench.stalled "$@"
+fi
 exec bin/with-postgres .venv/bin/python -m bench.run "$@"
