@@ -62,6 +62,16 @@ class AttemptOutcome(models.TextChoices):
     INTERRUPTED = "interrupted", "The worker stopped during it; sent again with the same idempotency key"
 
 
+class NewBuildEmailStatus(models.TextChoices):
+    """Where one person's new-build email stands (see credentials/notifications.py)."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending (in progress, or the worker stopped during it)"
+    SENT = "sent", "Accepted by the mail server"
+    RETRY = "retry", "Transient failure, tried again later"
+    FAILED = "failed", "Failed for good"
+
+
 class CodeStatus(models.TextChoices):
     """Derived from an issued code's timestamps; see IssuedCodeQuerySet.with_status."""
 

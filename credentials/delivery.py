@@ -267,9 +267,12 @@ def send(channel: str, **kwargs) -> str:
     return send_gateway(channel=channel, **kwargs)
 
 
-def send_new_build_email(*, to: str, application_name: str, store_page_url: str, downloads_left: int | None) -> str:
+def send_new_build_email(
+    *, to: str, application_name: str, store_page_url: str, downloads_left: int | None, key: str = ""
+) -> str:
     """Tells a person with access that a new build is ready, with a link to the store page (no code: they
-    ask for one there, within their organization's limits)."""
+    ask for one there, within their organization's limits). `key` makes the Message-ID, the same on every
+    try of the same email."""
     context = {
         "application_name": application_name,
         "store_page_url": store_page_url,
@@ -277,7 +280,10 @@ def send_new_build_email(*, to: str, application_name: str, store_page_url: str,
     }
     subject = render_to_string("credentials/notifications/new_build_subject.txt", context).strip()
     message = EmailMultiAlternatives(
-        subject=subject, body=render_to_string("credentials/notifications/new_build.txt", context), to=[to]
+        subject=subject,
+        body=render_to_string("credentials/notifications/new_build.txt", context),
+        to=[to],
+        headers={"Message-ID": f"<{key}@otpsite>"} if key else {},
     )
     message.attach_alternative(render_to_string("credentials/notifications/new_build.html", context), "text/html")
     return _send_mail(message)

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from credentials import choices
 from otpusers.ids import new_object_id
-from otpusers.models import Organization, OtpUser, public_id_constraint
+from otpusers.models import AppAccess, Organization, OtpUser, public_id_constraint
 
 # Neither used, superseded, locked nor revoked: outstanding until valid_until, expired after.
 ACTIVE = Q(consumed_at__isnull=True, superseded_at__isnull=True, locked_at__isnull=True, revoked_at__isnull=True)
@@ -172,6 +172,36 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} try {self.number} of {self.send_id}: {self.outcome}"
+
+
+class NewBuildEmail(models.Model):
+    """One person's email about one new build (Applivery's newBuildNotifyOtpUsers), written by the delivery
+    worker: who is told is decided once per announcement, and each person's email once, whatever the worker
+    repeats after a crash. `send_id` names the announcement; with the access it is the email's Message-ID,
+    the same on every try, so that a send repeated after a crash is recognised as the same message."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    send_id = models.UUIDField()
+    app_access = models.ForeignKey(AppAccess, on_delete=models.CASCADE, related_name="new_build_emails")
+    email = models.EmailField(max_length=256, help_text="The address when the build was announced.")
+    status = models.CharField(
+        max_length=16, choices=choices.NewBuildEmailStatus.choices, default=choices.NewBuildEmailStatus.QUEUED
+    )
+    number = models.PositiveSmallIntegerField(default=1, help_text="The try under way or last made: 1, 2, 3, ...")
+    provider_answer = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="credentials_newbuildemail_time")]
+        constraints = [
+            models.UniqueConstraint(fields=["send_id", "app_access"], name="%(app_label)s_%(class)s_one_per_person"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="%(app_label)s_%(class)s_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"New build email to {self.email}: {self.status}"
 
 
 class DeliveryWorker(models.Model):

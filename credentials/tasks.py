@@ -229,7 +229,9 @@ def send_store_code(*, published_application_id: int, email: str, actor: dict, c
 
 
 @task()
-def notify_new_build(*, published_application_id: int, store_page_url: str, actor: dict, context: dict) -> int:
+def notify_new_build(
+    *, published_application_id: int, store_page_url: str, actor: dict, context: dict, send_id: str
+) -> int:
     """Emails the people who may download a new build (see credentials/notifications.py)."""
     from credentials import notifications
 
@@ -238,4 +240,16 @@ def notify_new_build(*, published_application_id: int, store_page_url: str, acto
             published_application_id=published_application_id,
             store_page_url=store_page_url,
             actor=actor_from(actor),
+            send_id=send_id,
+        )
+
+
+@task()
+def retry_new_build_email(*, email_id: int, number: int, store_page_url: str, actor: dict, context: dict) -> str:
+    """Another try at one person's new-build email, after a transient failure."""
+    from credentials import notifications
+
+    with observability.bound(**context):
+        return notifications.new_build_email_send(
+            email_id=email_id, number=number, store_page_url=store_page_url, actor=actor_from(actor)
         )

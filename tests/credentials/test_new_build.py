@@ -2,12 +2,16 @@
 exactly the people with access, active, with an email and downloads left, through the delivery path."""
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django_tasks_db.models import DBTaskResult
 
 from credentials import notifications
+from credentials.models import NewBuildEmail
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import AuditEvent, PublishedApplication
+from tests.delivery import queued, run_worker
 from tests.factories import AppAccessFactory, OtpUserFactory, PublishedApplicationFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +75,7 @@ def test_exactly_the_people_with_allowance_left_are_emailed(
     unlimited = next(message for message in mailoutbox if message.to == ["unlimited@example.com"])
     assert "as often as you like" in unlimited.body
     summary = AuditEvent.objects.get(action="published_application.notify_new_build")
-    assert summary.detail == {"sent": 3, "failed": 0} and summary.object_id == application.public_id
+    assert summary.detail == {"sent": 3, "failed": 0, "retrying": 0} and summary.object_id == application.public_id
     assert AuditEvent.objects.get(action="published_application.new_build").detail["notify_otp_users"] is True
 
 
@@ -92,21 +96,128 @@ def test_nothing_is_sent_before_the_upload_commits(application, people, mailoutb
     assert mailoutbox == [] and len(callbacks) == 1
 
 
-def test_a_failed_email_is_audited_and_the_others_still_go(application, people, mailoutbox, monkeypatch):
+def fail_for(monkeypatch, address: str, *, times: int, permanent: bool = False) -> list[str]:
+    """The mail server fails the next `times` emails to `address` (transiently, or for good); the others go
+    out. Answers the Message-IDs of every try at `address`."""
     real = notifications.delivery.send_new_build_email
+    tries = []
 
     def flaky(*, to, **kwargs):
-        if to == "fresh@example.com":
-            raise notifications.delivery.DeliveryError("mail server down")
-        real(to=to, **kwargs)
+        if to == address:
+            tries.append(kwargs["key"])
+            if len(tries) <= times:
+                raise notifications.delivery.DeliveryError("451 mail server busy", permanent=permanent)
+        return real(to=to, **kwargs)
 
     monkeypatch.setattr(notifications.delivery, "send_new_build_email", flaky)
-    sent = notifications.notify_new_build(
-        published_application_id=application.pk, store_page_url=STORE_PAGE, actor=ACTOR
-    )
-    assert sent == 2 and len(mailoutbox) == 2
+    return tries
+
+
+def emails_to(mailoutbox) -> list[str]:
+    return sorted(message.to[0] for message in mailoutbox)
+
+
+TOLD = ["fresh@example.com", "one.left@example.com", "unlimited@example.com"]
+
+
+def test_a_transient_failure_is_tried_again_after_the_backoff_and_sent_once(
+    application, people, mailoutbox, monkeypatch, clock, django_capture_on_commit_callbacks
+):
+    tries = fail_for(monkeypatch, "fresh@example.com", times=1)
+    announce(application, django_capture_on_commit_callbacks)
+    assert emails_to(mailoutbox) == ["one.left@example.com", "unlimited@example.com"]
+    row = NewBuildEmail.objects.get(email="fresh@example.com")
+    assert (row.status, row.number, row.provider_answer) == ("retry", 1, "451 mail server busy")
+    assert queued() == 0  # the retry waits OTPSITE_DELIVERY_RETRY_DELAYS[0] (30 s)
+    summary = AuditEvent.objects.get(action="published_application.notify_new_build", outcome="success")
+    assert summary.detail == {"sent": 2, "failed": 0, "retrying": 1}
+
+    clock.advance(seconds=29)
+    assert run_worker() == 0
+    clock.advance(seconds=1)
+    assert run_worker() == 1
+    assert emails_to(mailoutbox) == TOLD  # one each
+    fresh = next(message for message in mailoutbox if message.to == ["fresh@example.com"])
+    assert len(set(tries)) == 1 and fresh.extra_headers["Message-ID"] == f"<{tries[0]}@otpsite>"
+    row.refresh_from_db()
+    assert (row.status, row.number) == ("sent", 2)
+    assert not AuditEvent.objects.filter(outcome="failure").exists()
+    clock.advance(days=1)
+    assert run_worker() == 0 and len(mailoutbox) == 3
+
+
+def test_three_transient_failures_fail_for_good_and_are_audited(
+    application, people, mailoutbox, monkeypatch, clock, django_capture_on_commit_callbacks
+):
+    tries = fail_for(monkeypatch, "fresh@example.com", times=3)
+    announce(application, django_capture_on_commit_callbacks)
+    for delay in (0, 30, 90):
+        clock.advance(seconds=delay)
+        assert run_worker() == 1
+    assert len(tries) == 3 and queued() == 0
+    assert emails_to(mailoutbox) == ["one.left@example.com", "unlimited@example.com"]
+    row = NewBuildEmail.objects.get(email="fresh@example.com")
+    assert (row.status, row.number) == ("failed", 3)
     failure = AuditEvent.objects.get(action="published_application.notify_new_build", outcome="failure")
     assert failure.object_id == people["told_never_used"].public_id and failure.reason == "delivery_failed"
+    assert failure.detail == {"error": "451 mail server busy", "tries": 3}
+
+
+def test_a_refusal_is_audited_at_once_and_not_tried_again(
+    application, people, mailoutbox, monkeypatch, clock, django_capture_on_commit_callbacks
+):
+    tries = fail_for(monkeypatch, "fresh@example.com", times=1, permanent=True)
+    announce(application, django_capture_on_commit_callbacks)
+    assert emails_to(mailoutbox) == ["one.left@example.com", "unlimited@example.com"]
+    assert queued() == 0 and len(tries) == 1
+    assert NewBuildEmail.objects.get(email="fresh@example.com").status == "failed"
+    failure = AuditEvent.objects.get(action="published_application.notify_new_build", outcome="failure")
+    assert failure.object_id == people["told_never_used"].public_id and failure.reason == "delivery_failed"
+    summary = AuditEvent.objects.get(action="published_application.notify_new_build", outcome="success")
+    assert summary.detail == {"sent": 2, "failed": 1, "retrying": 0}
+    clock.advance(days=1)
+    assert run_worker() == 0 and len(tries) == 1
+
+
+class WorkerKilled(BaseException):
+    """Stands for the worker's process dying mid-send: nothing after it runs."""
+
+
+def test_a_task_taken_up_again_after_the_worker_died_mid_notification_emails_nobody_twice(
+    application, people, mailoutbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    real = notifications.delivery.send_new_build_email
+    keys = []
+
+    def dies_at_the_second(*, to, **kwargs):
+        keys.append((to, kwargs["key"]))
+        if len(keys) == 2:
+            raise WorkerKilled
+        return real(to=to, **kwargs)
+
+    monkeypatch.setattr(notifications.delivery, "send_new_build_email", dies_at_the_second)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.published_application_announce_build(
+            published_application=application, store_page_url=STORE_PAGE, actor=ACTOR
+        )
+    run_worker()
+    # The first person was emailed; the worker died sending to the second; the third was not reached.
+    first, second = (to for to, _ in keys)
+    assert [message.to[0] for message in mail.outbox] == [first]
+    statuses = dict(NewBuildEmail.objects.values_list("email", "status"))
+    assert sorted(statuses.values()) == ["queued", "sending", "sent"] and statuses[second] == "sending"
+
+    # Another worker takes the task back (credentials/worker.py) and runs it again.
+    DBTaskResult.objects.update(status="READY", started_at=None)
+    assert run_worker() == 1
+    assert emails_to(mail.outbox) == TOLD  # one each: the first not again
+    again = next(message for message in mail.outbox if message.to == [second])
+    assert again.extra_headers["Message-ID"] == f"<{dict(keys)[second]}@otpsite>"  # the same message
+    assert set(NewBuildEmail.objects.values_list("status", flat=True)) == {"sent"}
+    # And once more, as if it died after finishing: nothing is sent again, nobody is added twice.
+    DBTaskResult.objects.update(status="READY", started_at=None)
+    assert run_worker() == 1
+    assert len(mail.outbox) == 3 and NewBuildEmail.objects.count() == 3
 
 
 def test_the_selection_is_one_query_whatever_the_number_of_people(application, people, django_assert_num_queries):
