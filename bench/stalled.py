@@ -491,9 +491,9 @@ def write_results(report: dict) -> None:
         f"(what they cost on this machine), then {conditions['unrelated_samples']} of each unrelated request. Then "
         "one generate puts the worker on the provider, and the same burst, then the same samples, run while it is "
         "held. "
-        f"Target: each generate under {report['target_ms']:.0f} ms, answered before any try ended, its median within 1.5 x "
-        "the median before (+10 ms); the unrelated "
-        "request's median within 1.5 x its median before (+10 ms), while codes still wait behind the provider; "
+        f"Target: each generate under {report['target_ms']:.0f} ms, answered before any try ended, its median "
+        "within 1.5 x the median before (+10 ms); the unrelated request's median within 1.5 x its median before "
+        "(+10 ms), while codes still wait behind the provider; "
         "every first try recorded as a timeout (outcome retry, the provider's answer, its duration) and its retry "
         "queued.\n\n"
         + table(report)
