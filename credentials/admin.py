@@ -18,7 +18,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 from credentials import services
 from credentials.card import Geometry, InvalidTransition
 from credentials.choices import CardState, Channel, CodeStatus, IdentifierType, Scope
-from credentials.models import CardPolicy, DeliveryAttempt, IssuedCode, OtpCard
+from credentials.models import CardPolicy, DeliveryAttempt, IssuedCode, NewBuildEmail, OtpCard
 from credentials.resources import IssuedCodeResource, OtpCardResource
 from otpusers.admin import LargeTableAdmin, OtpUserAdmin, ReadOnlyAdmin
 from otpusers.admin_actions import CardReasonForm, action_page, back_to_object, object_for_action
@@ -154,6 +154,39 @@ class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, Rea
             for issued in queryset.outstanding(timezone.now()).select_related("organization")
         )
         self.message_user(request, f"Revoked {revoked} outstanding codes.", messages.SUCCESS)
+
+
+@admin.register(NewBuildEmail)
+class NewBuildEmailAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Read-only: the delivery worker writes one row per person told of a new build, so that staff see who
+    was told, who is still being retried and why an email failed."""
+
+    list_display = ("created_at", "email", "application", "status", "number", "provider_answer", "organization")
+    list_filter = ("status", "organization")
+    list_select_related = ("organization", "app_access__published_application")
+    search_fields = ("=email",)
+    search_help_text = "The person's email, mobile, user name or external id (exact, any case) or person id."
+    sortable_by = ("created_at",)
+    fields = (
+        "organization",
+        "app_access",
+        "email",
+        "send_id",
+        "status",
+        "number",
+        "provider_answer",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def search_conditions(self, request, term):
+        # Through the person (the people's identifier indexes, then the rows' access index).
+        return Q(app_access__otp_user_id__in=person_ids_named_by(term))
+
+    @admin.display(description="application")
+    def application(self, obj: NewBuildEmail) -> str:
+        return obj.app_access.published_application.name
 
 
 #

@@ -194,7 +194,10 @@ class NewBuildEmail(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="credentials_newbuildemail_time")]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="credentials_newbuild_time"),
+            models.Index(fields=["status", "-created_at"], name="credentials_newbuild_status"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["send_id", "app_access"], name="%(app_label)s_%(class)s_one_per_person"),
             models.CheckConstraint(condition=Q(number__gte=1), name="%(app_label)s_%(class)s_number_positive"),

@@ -1,6 +1,6 @@
-"""Removing what is past its retention period: issued codes (with their delivery attempts), finished tasks,
-audit events. In small batches, each its own short transaction that skips rows another transaction holds,
-so that pruning can run while the site serves.
+"""Removing what is past its retention period: issued codes (with their delivery attempts), new-build emails,
+finished tasks, audit events. In small batches, each its own short transaction that skips rows another
+transaction holds, so that pruning can run while the site serves.
 """
 
 from collections.abc import Callable
@@ -14,7 +14,8 @@ from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from credentials.models import IssuedCode
+from credentials.choices import NewBuildEmailStatus
+from credentials.models import IssuedCode, NewBuildEmail
 from otpsite.models import RateLimitCounter
 from otpusers.models import AuditEvent
 
@@ -35,6 +36,14 @@ def retention() -> list[Retained]:
             lambda cutoff: IssuedCode.objects.filter(created_at__lt=cutoff, valid_until__lt=timezone.now()).order_by(
                 "created_at", "id"
             ),
+        ),
+        Retained(
+            "new-build emails",
+            settings.OTPSITE_RETENTION_CODES_DAYS,
+            # Only those decided (a queued or retried one is still the worker's).
+            lambda cutoff: NewBuildEmail.objects.filter(
+                created_at__lt=cutoff, status__in=[NewBuildEmailStatus.SENT, NewBuildEmailStatus.FAILED]
+            ).order_by("created_at", "id"),
         ),
         Retained(
             "finished tasks",

@@ -1,17 +1,19 @@
 """`manage.py prune`."""
 
+import uuid
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
-from credentials.models import DeliveryAttempt, IssuedCode
+from credentials.models import DeliveryAttempt, IssuedCode, NewBuildEmail
 from otpsite import limits
 from otpsite.models import RateLimitCounter
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import issue, person_in
 from tests.delivery import run_worker
+from tests.factories import AppAccessFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,7 @@ def test_removes_what_is_past_retention_in_batches_and_keeps_the_rest(clock, set
     assert "finished tasks: 5 removed" in text and "audit events: 0 removed" in text
     assert AuditEvent.objects.get(action="retention.prune").detail == {
         "issued codes": 5,
+        "new-build emails": 0,
         "finished tasks": 5,
         "audit events": 0,
         "ended rate-limit windows": 0,
@@ -54,3 +57,26 @@ def test_removes_the_counters_of_ended_rate_limit_windows(clock):
     call_command("prune", stdout=output)
     assert RateLimitCounter.objects.count() == 1
     assert "ended rate-limit windows: 1 removed" in output.getvalue()
+
+
+def test_removes_decided_new_build_emails_past_the_codes_retention(clock, settings):
+    settings.OTPSITE_RETENTION_CODES_DAYS = 30
+    access = AppAccessFactory()
+    announcement = uuid.uuid4()
+    for status in ("sent", "failed", "retry"):
+        NewBuildEmail.objects.create(
+            organization=access.otp_user.organization,
+            send_id=announcement,
+            app_access=AppAccessFactory(published_application=access.published_application),
+            email="someone@example.com",
+            status=status,
+        )
+    clock.advance(days=31)
+    kept = NewBuildEmail.objects.create(
+        organization=access.otp_user.organization, send_id=uuid.uuid4(), app_access=access, email="a@example.com"
+    )
+    output = StringIO()
+    call_command("prune", stdout=output)
+    assert sorted(NewBuildEmail.objects.values_list("status", flat=True)) == ["queued", "retry"]  # still the worker's
+    assert NewBuildEmail.objects.filter(pk=kept.pk).exists()
+    assert "new-build emails: 2 removed" in output.getvalue()

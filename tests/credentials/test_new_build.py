@@ -4,6 +4,7 @@ exactly the people with access, active, with an email and downloads left, throug
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from credentials import notifications
@@ -251,3 +252,20 @@ def test_uploading_a_build_in_the_admin_notifies(
     with django_capture_on_commit_callbacks(execute=True):
         superuser_client.post(url, form)
     assert len(mailoutbox) == 3
+
+
+def test_staff_see_who_was_told_and_why_an_email_failed(
+    superuser_client, application, people, mailoutbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    fail_for(monkeypatch, "fresh@example.com", times=1, permanent=True)
+    announce(application, django_capture_on_commit_callbacks)
+    assert len(mailoutbox) == 2
+    changelist = reverse("admin:credentials_newbuildemail_changelist")
+    failed = superuser_client.get(changelist, {"status__exact": "failed"})
+    assert [row.email for row in failed.context["cl"].result_list] == ["fresh@example.com"]
+    assert "451 mail server busy" in failed.content.decode()
+    found = superuser_client.get(changelist, {"q": "FRESH@example.com"})
+    assert [row.email for row in found.context["cl"].result_list] == ["fresh@example.com"]
+    row = NewBuildEmail.objects.get(email="fresh@example.com")
+    assert superuser_client.get(reverse("admin:credentials_newbuildemail_change", args=[row.pk])).status_code == 200
+    assert superuser_client.get(reverse("admin:credentials_newbuildemail_add")).status_code == 403

@@ -1,6 +1,7 @@
 """Staff per organization: a staff user who is not a superuser finds only their organizations' objects in
 every changelist, change form, history, foreign-key choice, autocomplete, related filter and action."""
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from credentials import services as credential_services
 from credentials.choices import CardState, Channel, IdentifierType, Scope
-from credentials.models import CardPolicy, IssuedCode, OtpCard
+from credentials.models import CardPolicy, IssuedCode, NewBuildEmail, OtpCard
 from otpusers.audit import Actor, audit_record
 from otpusers.models import ApiKey, AppAccess, AuditEvent, Organization, OtpUser, PublishedApplication, Store
 from tests.factories import AppAccessFactory, OrganizationFactory, UserFactory, make_api_key
@@ -28,6 +29,7 @@ MODELS = [
     IssuedCode,
     OtpCard,
     CardPolicy,
+    NewBuildEmail,
 ]
 
 
@@ -54,6 +56,9 @@ def make_tenant(label: str) -> Tenant:
     ).code
     card = credential_services.card_create(person=person, ext_id=f"card-{label}", actor=ACTOR)
     event = audit_record(actor=ACTOR, action="test.event", organization=organization, target=person)
+    told = NewBuildEmail.objects.create(
+        organization=organization, send_id=uuid.uuid4(), app_access=access, email=f"{label}@example.com"
+    )
     return Tenant(
         {
             Organization: organization,
@@ -66,6 +71,7 @@ def make_tenant(label: str) -> Tenant:
             IssuedCode: issued,
             OtpCard: card,
             CardPolicy: card.policy,
+            NewBuildEmail: told,
         }
     )
 
