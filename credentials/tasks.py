@@ -76,10 +76,11 @@ def deliver_code(
             return {"skipped": "the code no longer exists"}
         try:
             plaintext = crypto.unseal(sealed, associated_data=_associated_data(issued))
-        except crypto.DecryptionError:
+        except crypto.DecryptionError as error:
             # Its key was dropped before the task ran: nothing can be sent, and staff must see it.
-            _record_on_code(issued, send_id, "-", AttemptOutcome.FAILED, "the queued code's key is gone", context)
-            return {"failed": "the queued code's key is gone"}
+            return _key_gone(
+                issued=issued, send_id=send_id, destinations=destinations, number=number, error=error, context=context
+            )
         valid_minutes = max(round((issued.valid_until - timezone.now()).total_seconds() / 60), 1)
         outcomes = {}
         for channel, address in destinations:
@@ -162,6 +163,45 @@ def _try_channel(*, issued, send_id, channel, address, number, plaintext, messag
         },
     )
     return outcome
+
+
+def _key_gone(*, issued, send_id, destinations, number, error, context) -> dict:
+    """Each channel's try fails for good, recorded and audited as any failed try is, saying why: the key the
+    code was sealed with when it was queued is no longer in OTPSITE_ENCRYPTION_KEYS (dropped before the
+    queue was worked off). Once per channel, however often the task runs."""
+    answer = f"Not sent: the queued code cannot be read. {error}"[:500]
+    outcomes = {}
+    for channel, _ in destinations:
+        with transaction.atomic():
+            previous = list(
+                DeliveryAttempt.objects.select_for_update()
+                .filter(send_id=send_id, channel=channel, number=number)
+                .exclude(outcome=AttemptOutcome.INTERRUPTED)
+            )
+            decided = bool(previous) and previous[0].outcome != AttemptOutcome.SENDING
+            if previous and not decided:
+                previous[0].outcome = AttemptOutcome.INTERRUPTED
+                previous[0].save(update_fields=["outcome"])
+            if not decided:
+                DeliveryAttempt.objects.create(
+                    issued_code=issued,
+                    send_id=send_id,
+                    channel=channel,
+                    number=number,
+                    outcome=AttemptOutcome.FAILED,
+                    provider_answer=answer,
+                    duration_ms=0,
+                )
+                _record_on_code(issued, send_id, channel, AttemptOutcome.FAILED, answer, context)
+        if not decided:
+            observability.DELIVERIES.labels(channel=channel, outcome=AttemptOutcome.FAILED).inc()
+            logger.error(
+                "delivery %s",
+                AttemptOutcome.FAILED,
+                extra={"code_id": issued.public_id, "channel": channel, "try": number, "provider_answer": answer},
+            )
+        outcomes[channel] = AttemptOutcome.FAILED
+    return outcomes
 
 
 def _record_on_code(issued, send_id, channel, outcome, answer, context) -> None:

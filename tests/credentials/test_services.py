@@ -1,3 +1,4 @@
+import base64
 import json
 
 import pytest
@@ -238,6 +239,28 @@ class TestDelivery:
         assert [message.idempotency_key for message in sms_outbox] == [f"{send_id}-SMS"]
         outcomes = set(DeliveryAttempt.objects.values_list("outcome", flat=True))
         assert outcomes == {AttemptOutcome.INTERRUPTED, AttemptOutcome.SENT}
+
+    def test_a_queued_code_whose_key_was_dropped_fails_clearly_once(self, settings, sms_outbox):
+        person = person_in()
+        result = issue(person)
+        key_id = crypto.key_id_of(DBTaskResult.objects.get().args_kwargs["kwargs"]["sealed"])
+        settings.OTPSITE_ENCRYPTION_KEYS = ["other:" + base64.urlsafe_b64encode(bytes(range(32))).decode()]
+        assert run_worker() == 1
+        assert not MemorySmsBackend.outbox
+        attempt = DeliveryAttempt.objects.get()
+        assert (attempt.channel, attempt.outcome) == ("SMS", AttemptOutcome.FAILED)
+        assert attempt.provider_answer == (
+            f"Not sent: the queued code cannot be read. No key {key_id!r} in OTPSITE_ENCRYPTION_KEYS."
+        )
+        stored = IssuedCode.objects.get(pk=result.code.pk)
+        assert stored.delivery_status == DeliveryStatus.FAILED
+        assert stored.delivery_error == f"SMS: {attempt.provider_answer}"
+        assert AuditEvent.objects.get(action="code.deliver").reason == "delivery_failed"
+        assert DBTaskResult.objects.get().status == "SUCCESSFUL"  # decided, not an error to try again
+        # Run again (a worker died before finishing it): nothing more is recorded or audited.
+        DBTaskResult.objects.update(status="READY", started_at=None)
+        assert run_worker() == 1
+        assert DeliveryAttempt.objects.count() == 1 and AuditEvent.objects.filter(action="code.deliver").count() == 1
 
     def test_the_code_travels_sealed_in_the_task(self):
         person = person_in()
