@@ -457,15 +457,17 @@ def table(report: dict) -> str:
             )
     lines += [
         "",
-        "| provider stalled | generates answered (s after the stall began; tries ended by then) | first tries "
-        "recorded | each try took ms | recorded by (s) | retries queued, due in s | verdict |",
-        "|---|---|---|---:|---:|---|---|",
+        "| provider stalled | the opening generate, alone (ms) | burst answered (s after the stall began; tries "
+        "ended by then) | first tries recorded | each try took ms | recorded by (s) | retries queued, due in s | "
+        "verdict |",
+        "|---|---:|---|---|---:|---:|---|---|",
     ]
     for phase in report["phases"]:
         worker = phase["worker"]
         failed = [name.replace("_", " ") for name, ok in phase["verdicts"].items() if not ok]
         lines.append(
-            f"| {phase['channel']} | {phase['answered_s_after_stall_began']} ({phase['tries_ended_when_answered']}) | "
+            f"| {phase['channel']} | {phase['opening_generate']['ms']:.0f} | "
+            f"{phase['answered_s_after_stall_began']} ({phase['tries_ended_when_answered']}) | "
             + ", ".join(f"{number} {outcome}" for outcome, number in worker["attempts_by_outcome"].items())
             + f" | {worker['duration_ms']['min']:,}–{worker['duration_ms']['max']:,} | "
             f"{worker['first_tries_recorded_s_after_stall_began']} | {worker['queued_retries']}, "
@@ -479,9 +481,16 @@ def write_results(report: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{datetime.now(UTC):%Y-%m-%d-%H%M}-stalled"
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    body = markdown(report)
+    (RESULTS / f"{stem}.md").write_text(body)
+    print(body)
+    say(f"wrote bench/results/{stem}.json and .md")
+
+
+def markdown(report: dict) -> str:
     conditions = report["conditions"]
     answers = sorted({answer for phase in report["phases"] for answer in phase["worker"]["provider_answers"]})
-    body = (
+    return (
         f"# otpsite with a stalled provider, {report['date']}\n\n"
         f"{conditions['cpus']} CPUs, load average at start {conditions['load_average_at_start']}, at end "
         f"{conditions['load_average_at_end']}; commit {conditions['commit']}. gunicorn as deploy/ runs it "
@@ -501,9 +510,6 @@ def write_results(report: dict) -> None:
         + "; ".join(f"`{answer}`" for answer in answers)
         + "\n"
     )
-    (RESULTS / f"{stem}.md").write_text(body)
-    print(body)
-    say(f"wrote bench/results/{stem}.json and .md")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import pytest
 
 from bench.prepare import Endpoint, Pools
 from bench.run import TRANSACTION_CONTROL, verdict
+from bench.stalled import markdown as stalled_markdown
+from bench.stalled import verdicts as stalled_verdicts
 
 
 def test_a_request_line_is_method_path_body_then_headers_separated_by_tabs():
@@ -46,3 +48,63 @@ def test_transaction_control_is_recognised_and_queries_are_not():
     assert TRANSACTION_CONTROL.match('SAVEPOINT "s1_x1"')
     assert TRANSACTION_CONTROL.match('RELEASE SAVEPOINT "s1_x1"')
     assert not TRANSACTION_CONTROL.match('SELECT "otpusers_otpuser"."id" FROM "otpusers_otpuser"')
+
+
+def stalled_phase(*, during_max: float = 150.0, outcomes: dict | None = None, tries_ended: int = 0) -> dict:
+    timed = {"count": 10, "p50_ms": 100.0, "max_ms": 150.0, "statuses": [200], "each_ms": []}
+    return {
+        "channel": "SMS",
+        "opening_generate": {"ms": 30.0, "status": 200},
+        "generates": {"before": timed, "during": {**timed, "max_ms": during_max}},
+        "unrelated": {
+            "Capillary GET": {
+                "before": {"count": 20, "p50_ms": 10.0, "max_ms": 20.0, "statuses": [200]},
+                "during": {"count": 20, "p50_ms": 12.0, "max_ms": 25.0, "statuses": [200]},
+            }
+        },
+        "answered_s_after_stall_began": 0.8,
+        "tries_ended_when_answered": tries_ended,
+        "codes_waiting_after_sampling": 9,
+        "worker": {
+            "first_tries_recorded_s_after_stall_began": 23.0,
+            "attempts_by_outcome": outcomes or {"retry": 11},
+            "duration_ms": {"min": 2001, "max": 2050},
+            "provider_answers": ["The SMS gateway did not answer within 2 s (ReadTimeout)."],
+            "queued_retries": 11,
+            "retries_due_in_s": [9.0, 29.0],
+            "codes_by_delivery_status": {"pending": 11},
+            "queued_retries_dropped_after": 11,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("phase", "failed"),
+    [
+        (stalled_phase(), []),
+        (stalled_phase(during_max=200.0), ["generates_under_200_ms"]),
+        (stalled_phase(tries_ended=1), ["answered_while_the_worker_was_held"]),
+        (stalled_phase(outcomes={"retry": 10, "sent": 1}), ["timeouts_recorded_and_retries_queued"]),
+    ],
+)
+def test_the_stalled_provider_verdicts(phase, failed):
+    verdicts = stalled_verdicts(phase, timeout=2, requests=10)
+    assert [name for name, ok in verdicts.items() if not ok] == failed
+
+
+def test_the_stalled_provider_report_names_each_failed_verdict():
+    phase = stalled_phase(during_max=250.0)
+    phase["verdicts"] = stalled_verdicts(phase, timeout=2, requests=10)
+    conditions = {
+        "cpus": 2,
+        "load_average_at_start": [1.0, 1.0, 1.0],
+        "load_average_at_end": [1.0, 1.0, 1.0],
+        "commit": "abc1234",
+        "gunicorn_workers": 5,
+        "provider_timeout_s": 2,
+        "concurrent_generates": 10,
+        "unrelated_samples": 20,
+    }
+    text = stalled_markdown({"date": "2026-11-28", "conditions": conditions, "target_ms": 200.0, "phases": [phase]})
+    assert "| SMS webhook | 10 Capillary generates at once | 100 / 150 | 100 / 250 | 200 |" in text
+    assert "FAIL: generates under 200 ms |" in text
