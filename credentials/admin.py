@@ -163,13 +163,14 @@ class NewBuildEmailAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
     list_display = ("created_at", "email", "application", "status", "number", "provider_answer", "organization")
     list_filter = ("status", "organization")
-    list_select_related = ("organization", "app_access__published_application")
+    list_select_related = ("organization", "published_application")
     search_fields = ("=email",)
     search_help_text = "The person's email, mobile, user name or external id (exact, any case) or person id."
     sortable_by = ("created_at",)
     fields = (
         "organization",
-        "app_access",
+        "published_application",
+        "otp_user",
         "email",
         "send_id",
         "status",
@@ -181,12 +182,12 @@ class NewBuildEmailAdmin(LargeTableAdmin, ReadOnlyAdmin):
     readonly_fields = fields
 
     def search_conditions(self, request, term):
-        # Through the person (the people's identifier indexes, then the rows' access index).
-        return Q(app_access__otp_user_id__in=person_ids_named_by(term))
+        # Through the person (the people's identifier indexes, then the rows' person index).
+        return Q(otp_user_id__in=person_ids_named_by(term))
 
     @admin.display(description="application")
     def application(self, obj: NewBuildEmail) -> str:
-        return obj.app_access.published_application.name
+        return obj.published_application.name
 
 
 #

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from credentials import choices
 from otpusers.ids import new_object_id
-from otpusers.models import AppAccess, Organization, OtpUser, public_id_constraint
+from otpusers.models import Organization, OtpUser, PublishedApplication, public_id_constraint
 
 # Neither used, superseded, locked nor revoked: outstanding until valid_until, expired after.
 ACTIVE = Q(consumed_at__isnull=True, superseded_at__isnull=True, locked_at__isnull=True, revoked_at__isnull=True)
@@ -177,12 +177,15 @@ class DeliveryAttempt(models.Model):
 class NewBuildEmail(models.Model):
     """One person's email about one new build (Applivery's newBuildNotifyOtpUsers), written by the delivery
     worker: who is told is decided once per announcement, and each person's email once, whatever the worker
-    repeats after a crash. `send_id` names the announcement; with the access it is the email's Message-ID,
+    repeats after a crash. `send_id` names the announcement; with the person it is the email's Message-ID,
     the same on every try, so that a send repeated after a crash is recognised as the same message."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     send_id = models.UUIDField()
-    app_access = models.ForeignKey(AppAccess, on_delete=models.CASCADE, related_name="new_build_emails")
+    # The person and the application, not their access: removing an access (Applivery's DELETE, a hot path)
+    # deletes nothing here, and a retry finds the access gone and tells nobody.
+    otp_user = models.ForeignKey(OtpUser, on_delete=models.CASCADE, related_name="new_build_emails")
+    published_application = models.ForeignKey(PublishedApplication, on_delete=models.CASCADE, related_name="+")
     email = models.EmailField(max_length=256, help_text="The address when the build was announced.")
     status = models.CharField(
         max_length=16, choices=choices.NewBuildEmailStatus.choices, default=choices.NewBuildEmailStatus.QUEUED
@@ -199,7 +202,7 @@ class NewBuildEmail(models.Model):
             models.Index(fields=["status", "-created_at"], name="credentials_newbuild_status"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["send_id", "app_access"], name="%(app_label)s_%(class)s_one_per_person"),
+            models.UniqueConstraint(fields=["send_id", "otp_user"], name="%(app_label)s_%(class)s_one_per_person"),
             models.CheckConstraint(condition=Q(number__gte=1), name="%(app_label)s_%(class)s_number_positive"),
         ]
 

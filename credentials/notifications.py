@@ -52,7 +52,13 @@ def notify_new_build(*, published_application_id: int, store_page_url: str, acto
     rows = []
     for access in accesses_to_notify(published_application_id).iterator(chunk_size=BATCH_SIZE):
         rows.append(
-            NewBuildEmail(organization=organization, send_id=send_id, app_access=access, email=access.otp_user.email)
+            NewBuildEmail(
+                organization=organization,
+                send_id=send_id,
+                otp_user_id=access.otp_user_id,
+                published_application=application,
+                email=access.otp_user.email,
+            )
         )
         if len(rows) == BATCH_SIZE:
             NewBuildEmail.objects.bulk_create(rows, ignore_conflicts=True)
@@ -90,7 +96,7 @@ def new_build_email_send(*, email_id: int, number: int, store_page_url: str, act
     with transaction.atomic():
         row = (
             NewBuildEmail.objects.select_for_update(of=("self",))
-            .select_related("app_access__published_application", "organization")
+            .select_related("published_application", "organization")
             .get(pk=email_id)
         )
         due = (
@@ -103,14 +109,22 @@ def new_build_email_send(*, email_id: int, number: int, store_page_url: str, act
         row.status, row.number, row.updated_at = NewBuildEmailStatus.SENDING, number, timezone.now()
         row.save(update_fields=["status", "number", "updated_at"])
 
-    access = row.app_access
+    access = AppAccess.objects.filter(published_application=row.published_application, otp_user_id=row.otp_user_id)
     try:
+        access = access.get()
+    except AppAccess.DoesNotExist:
+        access = None
+    try:
+        if access is None:
+            raise delivery.DeliveryError(
+                "Not sent: the person no longer has access to the application.", permanent=True
+            )
         answer = delivery.send_new_build_email(
             to=row.email,
-            application_name=access.published_application.name,
+            application_name=row.published_application.name,
             store_page_url=store_page_url,
             downloads_left=access.downloads_left,
-            key=f"{row.send_id}-{access.pk}",
+            key=f"{row.send_id}-{row.otp_user_id}",
         )
         status = NewBuildEmailStatus.SENT
     except Exception as error:  # the mail backend's own failure, or a fault in one: either way this try failed
@@ -138,7 +152,7 @@ def new_build_email_send(*, email_id: int, number: int, store_page_url: str, act
                 actor=actor,
                 action=ACTION,
                 organization=row.organization,
-                target=access,
+                target=access or row.otp_user,
                 outcome=Outcome.FAILURE,
                 reason="delivery_failed",
                 detail={"error": row.provider_answer, "tries": number},

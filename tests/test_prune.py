@@ -67,13 +67,18 @@ def test_removes_decided_new_build_emails_past_the_codes_retention(clock, settin
         NewBuildEmail.objects.create(
             organization=access.otp_user.organization,
             send_id=announcement,
-            app_access=AppAccessFactory(published_application=access.published_application),
+            otp_user=AppAccessFactory(published_application=access.published_application).otp_user,
+            published_application=access.published_application,
             email="someone@example.com",
             status=status,
         )
     clock.advance(days=31)
     kept = NewBuildEmail.objects.create(
-        organization=access.otp_user.organization, send_id=uuid.uuid4(), app_access=access, email="a@example.com"
+        organization=access.otp_user.organization,
+        send_id=uuid.uuid4(),
+        otp_user=access.otp_user,
+        published_application=access.published_application,
+        email="a@example.com",
     )
     output = StringIO()
     call_command("prune", stdout=output)

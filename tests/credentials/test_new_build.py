@@ -10,7 +10,7 @@ from django_tasks_db.models import DBTaskResult
 from credentials import notifications
 from credentials.models import NewBuildEmail
 from otpusers import services
-from otpusers.audit import Actor
+from otpusers.audit import Actor, audit_object_key
 from otpusers.models import AuditEvent, PublishedApplication
 from tests.delivery import queued, run_worker
 from tests.factories import AppAccessFactory, OtpUserFactory, PublishedApplicationFactory
@@ -269,3 +269,20 @@ def test_staff_see_who_was_told_and_why_an_email_failed(
     row = NewBuildEmail.objects.get(email="fresh@example.com")
     assert superuser_client.get(reverse("admin:credentials_newbuildemail_change", args=[row.pk])).status_code == 200
     assert superuser_client.get(reverse("admin:credentials_newbuildemail_add")).status_code == 403
+
+
+def test_a_person_whose_access_was_removed_before_the_retry_is_not_emailed(
+    application, people, mailoutbox, monkeypatch, clock, django_capture_on_commit_callbacks
+):
+    tries = fail_for(monkeypatch, "fresh@example.com", times=1)
+    announce(application, django_capture_on_commit_callbacks)
+    assert len(mailoutbox) == 2
+    person = people["told_never_used"].otp_user
+    people["told_never_used"].delete()
+    clock.advance(seconds=30)
+    assert run_worker() == 1
+    assert len(tries) == 1 and len(mailoutbox) == 2
+    row = NewBuildEmail.objects.get(email="fresh@example.com")
+    assert row.status == "failed" and "no longer has access" in row.provider_answer
+    failure = AuditEvent.objects.get(action="published_application.notify_new_build", outcome="failure")
+    assert (failure.object_type, failure.object_id) == audit_object_key(person)

@@ -57,7 +57,11 @@ def make_tenant(label: str) -> Tenant:
     card = credential_services.card_create(person=person, ext_id=f"card-{label}", actor=ACTOR)
     event = audit_record(actor=ACTOR, action="test.event", organization=organization, target=person)
     told = NewBuildEmail.objects.create(
-        organization=organization, send_id=uuid.uuid4(), app_access=access, email=f"{label}@example.com"
+        organization=organization,
+        send_id=uuid.uuid4(),
+        otp_user=person,
+        published_application=access.published_application,
+        email=f"{label}@example.com",
     )
     return Tenant(
         {
