@@ -243,9 +243,9 @@ class OtpUserViewSet(SurfaceViewSet):
         return access
 
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        items = self.get_serializer(page, many=True).data
+        rows = self.filter_queryset(self.get_queryset()).values(*serializers.OtpUserSerializer.LIST_COLUMNS)
+        page = self.paginate_queryset(rows)
+        items = [serializers.OtpUserSerializer.from_row(row, store=self.store) for row in page]
         return Response({"status": True, "data": self.paginator.get_paginated_response_data(items)})
 
     def create(self, request, *args, **kwargs):

@@ -30,3 +30,11 @@ def test_an_otp_user_is_written_as_its_fields_would_write_it(changes):
     expected = by_the_fields(OtpUserSerializer, access)
     assert OtpUserSerializer(access).data == expected
     assert list(OtpUserSerializer(access).data) == list(expected)  # the same keys in the same order
+
+
+def test_a_list_row_is_written_as_the_object_is():
+    access = AppAccessFactory(last_login_at=datetime(2026, 3, 2, 8, 0, 0, 123456, tzinfo=UTC))
+    access.refresh_from_db()
+    row = type(access).objects.filter(pk=access.pk).values(*OtpUserSerializer.LIST_COLUMNS).get()
+    store = access.published_application.store
+    assert OtpUserSerializer.from_row(row, store=store) == by_the_fields(OtpUserSerializer, access)
