@@ -20,6 +20,7 @@ from `search_conditions`.
 import uuid
 
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.utils.functional import cached_property
@@ -126,7 +127,7 @@ class IndexedSearchMixin:
     `search_conditions`, one Q object per word, each branch served by an index."""
 
     def search_conditions(self, request, term: str) -> Q:
-        raise NotImplementedError(f"{type(self).__name__} must say how a search term is found through indexes.")
+        raise ImproperlyConfigured(f"{type(self).__name__} must say how a search term is found through indexes.")
 
     # Whether each word of a search must match on its own (names: "anna müller"); off where what staff
     # search may hold spaces and is matched whole (an API key's name).

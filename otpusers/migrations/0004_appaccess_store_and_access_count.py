@@ -8,6 +8,7 @@ Each trigger runs in the inserting or deleting statement's transaction and updat
 so the count is exact under concurrency: parallel writers of one publication queue on its row lock."""
 
 import django.db.models.deletion
+from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations, models
 from django.db.models import Count, OuterRef, Subquery
 
@@ -107,7 +108,7 @@ def create_triggers(apps, schema_editor):
         for statement in SQLITE_TRIGGERS:
             schema_editor.execute(statement)
     else:
-        raise NotImplementedError(f"otpsite keeps app-access counts by trigger on PostgreSQL and SQLite, not {vendor}.")
+        raise ImproperlyConfigured(f"otpsite keeps app-access counts by trigger on PostgreSQL and SQLite, not {vendor}.")
 
 
 def drop_triggers(apps, schema_editor):
