@@ -17,15 +17,19 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from credentials import services
 from credentials.card import Geometry, InvalidTransition
-from credentials.choices import CardState, Channel, CodeStatus, IdentifierType, Scope
+from credentials.choices import CardState, Channel, CodeStatus, IdentifierType, Scope, Surface
 from credentials.models import CardPolicy, DeliveryAttempt, IssuedCode, NewBuildEmail, OtpCard
 from credentials.resources import IssuedCodeResource, OtpCardResource
-from otpusers.admin import LargeTableAdmin, OtpUserAdmin, ReadOnlyAdmin
+from otpusers.admin import AUDIT_DETAIL_CHOICES, LargeTableAdmin, OtpUserAdmin, ReadOnlyAdmin
 from otpusers.admin_actions import CardReasonForm, action_page, back_to_object, object_for_action
 from otpusers.admin_scoping import OrganizationScopedAdmin, ScopedImportExportMixin, ScopedInlineMixin
 from otpusers.admin_search import as_integer, as_public_id, matching_ids, person_ids_named_by
 from otpusers.audit import Actor
 from otpusers.models import Organization, OtpUser
+
+# The audit list's filters on what the code flows record in each event's detail.
+AUDIT_DETAIL_CHOICES["surface"] = Surface.choices
+AUDIT_DETAIL_CHOICES["scope"] = Scope.choices
 
 
 class CodeStatusFilter(admin.SimpleListFilter):
@@ -84,6 +88,7 @@ class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, Rea
         "created_at",
         "identifier_value",
         "scope",
+        "surface",
         "status_display",
         "attempts",
         "send_count",
@@ -91,7 +96,15 @@ class IssuedCodeAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, Rea
         "valid_until",
         "organization",
     )
-    list_filter = (CodeStatusFilter, "scope", ChannelFilter, "delivery_status", "created_at", "organization")
+    list_filter = (
+        CodeStatusFilter,
+        "scope",
+        "surface",
+        ChannelFilter,
+        "delivery_status",
+        "created_at",
+        "organization",
+    )
     list_select_related = ("organization",)
     search_fields = ("=public_id", "=otp_user__email", "=otp_user__mobile")
     search_help_text = (
@@ -593,6 +606,7 @@ class PersonAdmin(OtpUserAdmin):
                 scope=form.cleaned_data["scope"],
                 destinations=[services.Destination(channel, "")],
                 actor=Actor.from_request(request),
+                surface=Surface.ADMIN,
             )
         except services.RecipientUnknown:
             return back_to_object(self, request, person, "No code sent: the person is deactivated.", messages.ERROR)

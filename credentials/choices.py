@@ -17,6 +17,18 @@ class Scope(models.TextChoices):
     STORE_LOGIN = "STORE_LOGIN", "Store page sign-in"
 
 
+class Surface(models.TextChoices):
+    """Where a code was issued or checked: every caller of code_issue and code_check names itself. Codes
+    issued (and verifications audited) before surfaces were recorded read UNKNOWN."""
+
+    CAPILLARY = "capillary", "Capillary"
+    MANAGE = "manage", "myKaarma manage"
+    STORE = "store", "Store page"
+    ADMIN = "admin", "Staff console"
+    INTERNAL = "internal", "Internal (commands and probes)"
+    UNKNOWN = "unknown", "Unknown (before surfaces were recorded)"
+
+
 class IdentifierType(models.TextChoices):
     """How the recipient was named; each maps to an OtpUser identifier field."""
 

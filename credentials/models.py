@@ -52,6 +52,15 @@ class IssuedCode(models.Model):
     identifier_type = models.CharField(max_length=16, choices=choices.IdentifierType.choices)
     identifier_value = models.CharField(max_length=256, help_text="The identifier the code was requested for.")
     scope = models.CharField(max_length=32, choices=choices.Scope.choices)
+    # A constant default, kept in the database too: PostgreSQL adds the column to a table of any size
+    # without rewriting it, and rows inserted by SQL that names no surface (bulk loads) read UNKNOWN.
+    surface = models.CharField(
+        max_length=16,
+        choices=choices.Surface.choices,
+        default=choices.Surface.UNKNOWN,
+        db_default=choices.Surface.UNKNOWN,
+        help_text="Where the code was asked for.",
+    )
     source = models.CharField(max_length=32, blank=True, help_text="Capillary source, e.g. INSTORE or WECHAT.")
     account_id = models.CharField(max_length=100, blank=True, help_text="Account of a multi-account source.")
     channels = models.JSONField(default=list, blank=True, help_text="Channels the code was sent on.")
@@ -90,6 +99,7 @@ class IssuedCode(models.Model):
             # The admin's filters, each in the changelist's order: by scope; and the rare states, each
             # in a small partial index (outstanding codes by their end of validity).
             models.Index(fields=["scope", "-created_at", "-id"], name="credentials_code_scope_time"),
+            models.Index(fields=["surface", "-created_at", "-id"], name="credentials_code_surface_time"),
             models.Index(fields=["valid_until"], condition=ACTIVE, name="credentials_code_active_until"),
             models.Index(
                 fields=["-created_at", "-id"], condition=Q(locked_at__isnull=False), name="credentials_code_locked"

@@ -3,7 +3,12 @@ days, for the organizations the staff user may see, each figure linking to the l
 
 Finished days and today's finished hours come from DashboardPeriod (each computed once, after it ends);
 only the last hour or two is counted live, with range queries on indexed timestamps. So the page reads a
-bounded number of rows however large the tables grow, in a fixed number of statements."""
+bounded number of rows however large the tables grow, in a fixed number of statements.
+
+A period's figures are counters named `kind:scope:surface` for codes (issued, expired, verified, failed),
+`kind:channel` for deliveries, and `kind` alone for downloads. Periods kept before codes carried their
+surface name codes `kind:scope`; they read as of the UNKNOWN surface, like codes and audit events of that
+time."""
 
 import json
 from collections import Counter
@@ -17,7 +22,7 @@ from django.db.models.fields.json import KT
 from django.urls import reverse
 from django.utils import timezone
 
-from credentials.choices import CardState, Channel, DeliveryStatus, Scope
+from credentials.choices import CardState, Channel, DeliveryStatus, Scope, Surface
 from credentials.models import IssuedCode, OtpCard
 from otpsite.models import DashboardPeriod
 from otpusers.admin_scoping import sees_every_organization, visible_organization_ids
@@ -53,8 +58,9 @@ def figures_between(start: datetime, end: datetime, now: datetime, organization_
             per_organization.setdefault(organization_id, Counter())[key] += count
 
     issued = _scoped(IssuedCode.objects.filter(created_at__gte=start, created_at__lt=end), organization_ids)
-    for row in issued.values("organization_id", "scope", "delivery_status", "channels").annotate(n=Count("id")):
-        add(row["organization_id"], f"issued:{row['scope']}", row["n"])
+    rows = issued.values("organization_id", "scope", "surface", "delivery_status", "channels").annotate(n=Count("id"))
+    for row in rows:
+        add(row["organization_id"], f"issued:{row['scope']}:{row['surface']}", row["n"])
         outcome = {DeliveryStatus.SENT: "delivered", DeliveryStatus.FAILED: "delivery_failed"}.get(
             row["delivery_status"]
         )
@@ -78,8 +84,8 @@ def figures_between(start: datetime, end: datetime, now: datetime, organization_
         ),
         organization_ids,
     )
-    for row in expired.values("organization_id", "scope").annotate(n=Count("id")):
-        add(row["organization_id"], f"expired:{row['scope']}", row["n"])
+    for row in expired.values("organization_id", "scope", "surface").annotate(n=Count("id")):
+        add(row["organization_id"], f"expired:{row['scope']}:{row['surface']}", row["n"])
 
     events = _scoped(
         AuditEvent.objects.filter(
@@ -87,13 +93,30 @@ def figures_between(start: datetime, end: datetime, now: datetime, organization_
         ),
         organization_ids,
     )
-    for row in events.values("organization_id", "action", "outcome", scope=KT("detail__scope")).annotate(n=Count("id")):
+    rows = events.values(
+        "organization_id", "action", "outcome", scope=KT("detail__scope"), surface=KT("detail__surface")
+    ).annotate(n=Count("id"))
+    for row in rows:
         if row["action"] == "app_access.download":
             add(row["organization_id"], "downloads" if row["outcome"] == "success" else "downloads_refused", row["n"])
         else:
             verdict = "verified" if row["outcome"] == "success" else "failed"
-            add(row["organization_id"], f"{verdict}:{row['scope']}", row["n"])
+            surface = row["surface"] or Surface.UNKNOWN
+            add(row["organization_id"], f"{verdict}:{row['scope']}:{surface}", row["n"])
     return per_organization
+
+
+CODE_KINDS = ("issued", "verified", "failed", "expired")
+
+
+def figure_key_parts(key: str) -> tuple[str, str, str]:
+    """(kind, scope or channel, surface) of a counter's name; a code counter kept before codes carried
+    their surface (`issued:GENERIC`) reads as of the UNKNOWN surface."""
+    kind, _, rest = key.partition(":")
+    detail, _, surface = rest.partition(":")
+    if kind in CODE_KINDS and not surface:
+        surface = Surface.UNKNOWN.value
+    return kind, detail, surface
 
 
 def _latest_delivery_failures(now: datetime, organization_ids, look_at: int = 50) -> dict[str, str]:
@@ -184,7 +207,7 @@ class Figure:
 @dataclass
 class Dashboard:
     codes: list[Figure] = field(default_factory=list)
-    scopes: list[dict] = field(default_factory=list)
+    surfaces: list[dict] = field(default_factory=list)  # per surface: its total, then its scopes
     deliveries: list[dict] = field(default_factory=list)
     states: list[tuple[str, int, str]] = field(default_factory=list)
     activity_chart: str = ""
@@ -226,15 +249,22 @@ def build(request, now: datetime | None = None) -> Dashboard:
             for organization_counts in figures_between(start, end, now, organization_ids).values():
                 daily.setdefault(start.date(), Counter()).update(organization_counts)
 
-    def total(prefix: str, days: int, key_filter=None) -> int:
-        first = _window_start(today, days)
+    # Each window's counters by (kind, scope or channel, surface), added up once.
+    windows: dict[int, Counter] = {days: Counter() for _, days in WINDOWS}
+    for day, counts in daily.items():
+        for key, count in counts.items():
+            parts = figure_key_parts(key)
+            for days, counter in windows.items():
+                if day >= _window_start(today, days):
+                    counter[parts] += count
+
+    def total(kind: str, days: int, detail: str | None = None, surface: str | None = None) -> int:
         return sum(
             count
-            for day, counts in daily.items()
-            if day >= first
-            for key, count in counts.items()
-            if (key == prefix or key.startswith(prefix + ":"))
-            and (key_filter is None or key.endswith(":" + key_filter))
+            for (counted, counted_detail, counted_surface), count in windows[days].items()
+            if counted == kind
+            and (detail is None or counted_detail == detail)
+            and (surface is None or counted_surface == surface)
         )
 
     def since(days: int) -> str:
@@ -244,40 +274,34 @@ def build(request, now: datetime | None = None) -> Dashboard:
         # As the admin's own date filter writes it: the first moment of the day, with its offset.
         return str(_day_start(_window_start(today, days)))
 
-    dashboard = Dashboard()
     code_list, audit_list = "credentials_issuedcode", "otpusers_auditevent"
+
+    def link_to(kind: str, days: int, scope: str | None = None, surface: str | None = None) -> str:
+        """The list of what `total(kind, days, scope, surface)` counts: codes, or verifications audited."""
+        narrowed = {
+            **({"surface__exact": surface} if surface else {}),
+            **({"scope__exact": scope} if scope else {}),
+        }
+        if kind in ("verified", "failed"):
+            outcome = "success" if kind == "verified" else "failure"
+            detail = {key.removesuffix("__exact"): value for key, value in narrowed.items()}
+            return _link(
+                audit_list, action="code.verify", outcome__exact=outcome, **detail, created_at_from=since(days)
+            )
+        status = {"status": "expired"} if kind == "expired" else {}
+        return _link(code_list, **narrowed, **status, created_at__gte=since_moment(days))
+
+    dashboard = Dashboard()
     dashboard.codes = [
-        Figure(
-            "Codes issued",
-            [(total("issued", d), _link(code_list, created_at__gte=since_moment(d))) for _, d in WINDOWS],
-        ),
-        Figure(
-            "Codes verified",
-            [
-                (
-                    total("verified", d),
-                    _link(audit_list, action="code.verify", outcome__exact="success", created_at_from=since(d)),
-                )
-                for _, d in WINDOWS
-            ],
-        ),
-        Figure(
-            "Failed verifications",
-            [
-                (
-                    total("failed", d),
-                    _link(audit_list, action="code.verify", outcome__exact="failure", created_at_from=since(d)),
-                )
-                for _, d in WINDOWS
-            ],
-        ),
-        Figure(
-            "Expired unused",
-            [
-                (total("expired", d), _link(code_list, status="expired", created_at__gte=since_moment(d)))
-                for _, d in WINDOWS
-            ],
-        ),
+        Figure(title, [(total(kind, d), link_to(kind, d)) for _, d in WINDOWS])
+        for title, kind in (
+            ("Codes issued", "issued"),
+            ("Codes verified", "verified"),
+            ("Failed verifications", "failed"),
+            ("Expired unused", "expired"),
+        )
+    ]
+    dashboard.codes.append(
         Figure(
             "Downloads",
             [
@@ -287,43 +311,33 @@ def build(request, now: datetime | None = None) -> Dashboard:
                 )
                 for _, d in WINDOWS
             ],
-        ),
-    ]
-    for scope in Scope:
-        row = {
-            "scope": scope.label,
+        )
+    )
+
+    def figures_row(surface: Surface, scope: Scope | None) -> dict:
+        return {
+            "surface": surface.label,
+            "scope": scope.label if scope else "All scopes",
+            "is_total": scope is None,
             "cells": [
-                (total(kind, d, scope.value), link)
-                for kind, link_for in (
-                    (
-                        "issued",
-                        lambda d, s=scope: _link(code_list, scope__exact=s.value, created_at__gte=since_moment(d)),
-                    ),
-                    (
-                        "verified",
-                        lambda d, s=scope: _link(
-                            audit_list, action="code.verify", outcome__exact="success", created_at_from=since(d)
-                        ),
-                    ),
-                    (
-                        "failed",
-                        lambda d, s=scope: _link(
-                            audit_list, action="code.verify", outcome__exact="failure", created_at_from=since(d)
-                        ),
-                    ),
-                    (
-                        "expired",
-                        lambda d, s=scope: _link(
-                            code_list, scope__exact=s.value, status="expired", created_at__gte=since_moment(d)
-                        ),
-                    ),
+                (
+                    total(kind, d, scope.value if scope else None, surface.value),
+                    link_to(kind, d, scope.value if scope else None, surface.value),
                 )
+                for kind in CODE_KINDS
                 for _, d in WINDOWS
-                for link in [link_for(d)]
             ],
         }
-        if any(count for count, _ in row["cells"]):
-            dashboard.scopes.append(row)
+
+    for surface in Surface:
+        surface_total = figures_row(surface, None)
+        if not any(count for count, _ in surface_total["cells"]):
+            continue
+        dashboard.surfaces.append(surface_total)
+        for scope in Scope:
+            row = figures_row(surface, scope)
+            if any(count for count, _ in row["cells"]):
+                dashboard.surfaces.append(row)
 
     latest_reasons = _latest_delivery_failures(now, organization_ids)
     for channel in Channel:

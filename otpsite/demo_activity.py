@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from credentials import services as card_services
-from credentials.choices import CardState, Channel, DeliveryStatus, IdentifierType, Scope
+from credentials.choices import CardState, Channel, DeliveryStatus, IdentifierType, Scope, Surface
 from credentials.models import IssuedCode, OtpCard
 from otpsite.dashboard import rollup_days
 from otpsite.models import DashboardPeriod
@@ -22,6 +22,8 @@ from otpusers.models import AppAccess, AuditEvent, Organization
 DAYS = 30
 LIMIT_WINDOW = timedelta(hours=25)  # a little more than the daily issue limit's 24 hours
 SCOPES = (Scope.GENERIC, Scope.COUPON, Scope.POINTS, Scope.REGISTRATION, Scope.STORE_LOGIN)
+# Where the API scopes' codes are asked for (store-page sign-in codes come from the store page).
+API_SURFACES = (Surface.CAPILLARY, Surface.CAPILLARY, Surface.MANAGE, Surface.ADMIN)
 DELIVERY_ERRORS = ("SMS gateway timed out after 10 s", "550 mailbox unavailable", "number not reachable")
 
 
@@ -60,12 +62,14 @@ def seed_activity(*, organization: Organization, actor: Actor, now: datetime | N
             channel = chance.choice((Channel.SMS, Channel.SMS, Channel.EMAIL))
             fate = chance.random()
             failed_delivery = fate > 0.95
+            scope = chance.choice(SCOPES)
             code = IssuedCode(
                 organization=organization,
                 otp_user=person,
                 identifier_type=IdentifierType.MOBILE if channel == Channel.SMS else IdentifierType.EMAIL,
                 identifier_value=person.mobile if channel == Channel.SMS else person.email,
-                scope=chance.choice(SCOPES),
+                scope=scope,
+                surface=Surface.STORE if scope == Scope.STORE_LOGIN else chance.choice(API_SURFACES),
                 channels=[channel],
                 code_digest=secrets.token_hex(32),
                 valid_until=created + timedelta(minutes=10),
@@ -90,7 +94,7 @@ def seed_activity(*, organization: Organization, actor: Actor, now: datetime | N
                         code.public_id,
                         Outcome.FAILURE,
                         reason="wrong",
-                        detail={"scope": code.scope},
+                        detail={"scope": code.scope, "surface": code.surface},
                     )
                 )
             if code.consumed_at:
@@ -102,7 +106,7 @@ def seed_activity(*, organization: Organization, actor: Actor, now: datetime | N
                         "issuedcode",
                         code.public_id,
                         reason="success",
-                        detail={"scope": code.scope},
+                        detail={"scope": code.scope, "surface": code.surface},
                     )
                 )
             if failed_delivery:

@@ -714,6 +714,42 @@ class AuditActionFilter(admin.SimpleListFilter):
         return queryset.filter(action=self.value()) if self.value() else queryset
 
 
+# Values of an audit event's detail that other apps record, offered by the audit list's detail filters: each
+# app's admin module names its own (credentials: the scopes and surfaces of code.issue and code.verify).
+AUDIT_DETAIL_CHOICES: dict[str, list[tuple[str, str]]] = {"surface": [], "scope": []}
+
+
+class AuditDetailFilter(admin.SimpleListFilter):
+    """Events whose detail holds this value under the key `parameter_name`. Meant beside the action filter
+    and the date range (as the dashboard's links use it), whose index narrows the rows it looks at.
+    `missing_reads_as`: the value an event without the key counts as (recorded before the key was)."""
+
+    missing_reads_as = None
+
+    def lookups(self, request, model_admin):
+        return AUDIT_DETAIL_CHOICES[self.parameter_name]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        condition = Q(**{f"detail__{self.parameter_name}": value})
+        if value == self.missing_reads_as:
+            condition |= Q(**{f"detail__{self.parameter_name}__isnull": True})
+        return queryset.filter(condition)
+
+
+class AuditSurfaceFilter(AuditDetailFilter):
+    title = "surface"
+    parameter_name = "surface"
+    missing_reads_as = "unknown"
+
+
+class AuditScopeFilter(AuditDetailFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+
 class DayRangeFilter(RangeDateFilter):
     """From one day to another, both included (the stock filter stops at the first moment of the last day),
     as an indexed range on the timestamp."""
@@ -745,7 +781,15 @@ class AuditEventAdmin(ScopedImportExportMixin, ExportMixin, LargeTableAdmin, Rea
         "object_id",
         "client_ip",
     )
-    list_filter = (("created_at", DayRangeFilter), AuditActionFilter, "outcome", "actor_type", "organization")
+    list_filter = (
+        ("created_at", DayRangeFilter),
+        AuditActionFilter,
+        "outcome",
+        AuditSurfaceFilter,
+        AuditScopeFilter,
+        "actor_type",
+        "organization",
+    )
     list_filter_submit = True
     list_select_related = ("organization",)
     search_fields = ("=object_id", "=request_id", "=action", "=api_key__key_id", "=user__username")

@@ -22,13 +22,14 @@ pytestmark = pytest.mark.django_db
 DIGEST = "0" * 64
 
 
-def code_at(person, when, scope="GENERIC", **fields) -> IssuedCode:
+def code_at(person, when, scope="GENERIC", surface="capillary", **fields) -> IssuedCode:
     return IssuedCode.objects.create(
         organization=person.organization,
         otp_user=person,
         identifier_type="mobile",
         identifier_value="+4915100000000",
         scope=scope,
+        surface=surface,
         channels=["SMS"],
         code_digest=DIGEST,
         valid_until=when + timedelta(minutes=10),
@@ -46,7 +47,7 @@ def event_at(person, when, action="code.verify", outcome="success", **detail) ->
         organization=person.organization,
         target=person,
         outcome=outcome,
-        detail={"scope": "GENERIC", **detail},
+        detail={"scope": "GENERIC", "surface": "capillary", **detail},
     )
     AuditEvent.objects.filter(pk=event.pk).update(created_at=when)
     return event
@@ -63,12 +64,12 @@ def activity(now):
     person = OtpUserFactory(organization=OrganizationFactory(name="Acme"))
     for hours in (1, 2, 3):
         code_at(person, now - timedelta(hours=hours))
-    code_at(person, now - timedelta(days=5), scope="COUPON")
+    code_at(person, now - timedelta(days=5), scope="COUPON", surface="manage")
     code_at(person, now - timedelta(days=5), delivery_status="failed", delivery_error="gateway said no")
     code_at(person, now - timedelta(days=20))
     code_at(person, now - timedelta(days=40))  # outside every window
     event_at(person, now - timedelta(hours=1))
-    event_at(person, now - timedelta(days=3), outcome="failure")
+    event_at(person, now - timedelta(days=3), outcome="failure", scope="COUPON", surface="manage")
     event_at(person, now - timedelta(days=3), action="app_access.download")
     return person
 
@@ -93,7 +94,67 @@ def test_figures_over_today_7_and_30_days(activity, now):
     assert [count for count, _ in figure(board, "Expired unused").values] == [3, 5, 6]
     sms = next(row for row in board.deliveries if row["channel"] == "SMS")
     assert [count for count, _ in sms["failed"]] == [0, 1, 1] and sms["delivered"] == 5
-    assert {row["scope"] for row in board.scopes} == {"Generic", "Coupon redemption"}
+    assert [(row["surface"], row["scope"]) for row in board.surfaces] == [
+        ("Capillary", "All scopes"),
+        ("Capillary", "Generic"),
+        ("myKaarma manage", "All scopes"),
+        ("myKaarma manage", "Coupon redemption"),
+    ]
+
+
+def cells(row) -> dict[str, list[int]]:
+    counts = [count for count, _ in row["cells"]]
+    return {kind: counts[3 * n : 3 * n + 3] for n, kind in enumerate(dashboard.CODE_KINDS)}
+
+
+def row_of(board, surface, scope):
+    return next(row for row in board.surfaces if (row["surface"], row["scope"]) == (surface, scope))
+
+
+def test_figures_per_surface_and_scope(activity, now):
+    board = dashboard.build(request_for(UserFactory(is_superuser=True)), now=now)
+    assert cells(row_of(board, "Capillary", "Generic")) == {
+        "issued": [3, 4, 5],
+        "verified": [1, 1, 1],
+        "failed": [0, 0, 0],
+        "expired": [3, 4, 5],
+    }
+    assert cells(row_of(board, "myKaarma manage", "Coupon redemption")) == {
+        "issued": [0, 1, 1],
+        "verified": [0, 0, 0],
+        "failed": [0, 1, 1],
+        "expired": [0, 1, 1],
+    }
+    assert cells(row_of(board, "myKaarma manage", "All scopes")) == cells(
+        row_of(board, "myKaarma manage", "Coupon redemption")
+    )
+
+
+def test_periods_kept_before_codes_carried_their_surface_read_as_unknown(activity, now):
+    """Rolled-up days of an older version name counters `issued:GENERIC`; codes and audit events of that time
+    have no surface either (the migration gives codes 'unknown')."""
+    old_day = dashboard._day_start((now - timedelta(days=10)).date())
+    dashboard.rollup_days(now)
+    DashboardPeriod.objects.filter(organization=activity.organization, length="day", start=old_day).delete()
+    DashboardPeriod.objects.create(
+        organization=activity.organization,
+        length="day",
+        start=old_day,
+        figures={"issued:GENERIC": 4, "expired:GENERIC": 3, "verified:GENERIC": 1, "failed:COUPON": 2},
+    )
+    code_at(activity, now - timedelta(minutes=30), surface="unknown")  # counted live
+    event_at(activity, now - timedelta(minutes=30), outcome="failure", surface=None)
+    AuditEvent.objects.filter(detail__surface=None).update(detail={"scope": "GENERIC"})
+    board = dashboard.build(request_for(UserFactory(is_superuser=True)), now=now)
+    unknown = "Unknown (before surfaces were recorded)"
+    assert cells(row_of(board, unknown, "Generic")) == {
+        "issued": [1, 1, 5],
+        "verified": [0, 0, 1],
+        "failed": [1, 1, 1],
+        "expired": [1, 1, 4],  # today's code too, valid for ten minutes
+    }
+    assert cells(row_of(board, unknown, "Coupon redemption"))["failed"] == [0, 0, 2]
+    assert [count for count, _ in figure(board, "Codes issued").values] == [4, 6, 11]
 
 
 def test_finished_days_are_computed_once_and_kept(activity, now):
@@ -106,7 +167,8 @@ def test_finished_days_are_computed_once_and_kept(activity, now):
     five_days_ago = DashboardPeriod.objects.get(
         organization=activity.organization, length="day", start=dashboard._day_start((now - timedelta(days=5)).date())
     )
-    assert five_days_ago.figures["issued:GENERIC"] == 1 and five_days_ago.figures["issued:COUPON"] == 1
+    assert five_days_ago.figures["issued:GENERIC:capillary"] == 1
+    assert five_days_ago.figures["issued:COUPON:manage"] == 1
 
 
 def test_a_staff_user_sees_only_their_organizations_figures(activity, now):
@@ -127,6 +189,14 @@ def test_each_figure_links_to_the_list_of_what_it_counts(activity, now, superuse
         for count, link in figure(board, title).values:
             listed = superuser_client.get(link).context["cl"].result_list
             assert len(listed) == count, (title, link)
+    # Per surface and scope too: codes by their surface and scope, verifications by their audit detail.
+    for row in board.surfaces:
+        for count, link in row["cells"]:
+            if "status=expired" in link:
+                continue  # expired by end of validity, listed by issue date: see the next test
+            response = superuser_client.get(link)
+            assert response.status_code == 200 and "?e=1" not in response.get("Location", "")
+            assert response.context["cl"].result_count == count, (row["surface"], row["scope"], link)
     sms = next(row for row in board.deliveries if row["channel"] == "SMS")
     count, link = sms["failed"][2]
     assert [code.delivery_error for code in superuser_client.get(link).context["cl"].result_list] == ["gateway said no"]

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from credentials import services as credential_services
-from credentials.choices import Channel, IdentifierType, Scope
+from credentials.choices import Channel, IdentifierType, Scope, Surface
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.models import AppAccess, Organization, PublishedApplication
@@ -254,6 +254,7 @@ def test_validate_finds_the_person_and_their_code_through_indexes(seeded):
             scope=Scope.GENERIC,
             code="000000",
             actor=ACTOR,
+            surface=Surface.INTERNAL,
         )
     )
     assert len(statements) == 1  # the person and the code, locked, in one query
@@ -290,6 +291,7 @@ def test_issue_locks_the_person_and_reads_their_recent_codes_through_indexes(see
             scope=Scope.GENERIC,
             destinations=[credential_services.Destination(Channel.SMS, "")],
             actor=ACTOR,
+            surface=Surface.INTERNAL,
         )
     )
     used = indexes_used(statements)

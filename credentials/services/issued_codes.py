@@ -247,6 +247,7 @@ def code_issue(
     scope: str,
     destinations: list[Destination],
     actor: Actor,
+    surface: str,
     source: str = "",
     account_id: str = "",
     templates: delivery.Templates | None = None,
@@ -255,7 +256,9 @@ def code_issue(
 ) -> IssueResult:
     """Issues a code to the person with this identifier and sends it to each destination.
 
-    A new code supersedes the person's outstanding code for the scope. With `resend_outstanding` (the
+    `surface` (a credentials.choices.Surface) names the caller: it is kept on the code and in the audit,
+    for the dashboard's figures per surface. A new code supersedes the person's outstanding code for the
+    scope. With `resend_outstanding` (the
     Capillary case) a still valid code is sent again instead, when the organization keeps codes readable.
     With `phone_number`, the person must also have that mobile number. The sending is queued in the same
     transaction (credentials/tasks.py) and happens on the delivery worker. Raises RecipientUnknown (no such
@@ -264,7 +267,12 @@ def code_issue(
 
     The person is found and locked in one query; their recent codes are read in one more (see
     _recent_codes)."""
-    detail = {"scope": scope, "identifier_type": identifier_type, "channels": [d.channel for d in destinations]}
+    detail = {
+        "scope": scope,
+        "surface": surface,
+        "identifier_type": identifier_type,
+        "channels": [d.channel for d in destinations],
+    }
     with transaction.atomic():
         person, reason = _recipient(
             organization=organization,
@@ -317,6 +325,7 @@ def code_issue(
                         identifier_value=identifier_value,
                         scope=scope,
                         now=now,
+                        surface=surface,
                         source=source,
                         account_id=account_id,
                         channels=[destination.channel for destination in destinations],
@@ -467,13 +476,15 @@ def code_check(
     scope: str,
     code: str,
     actor: Actor,
+    surface: str,
     phone_number: str | None = None,
     record_login: bool = False,
 ) -> VerifyResult:
     """Checks a code against the person's latest code for the scope, in one transaction under its row lock.
 
     A wrong guess counts one attempt and locks the code at the organization's maximum; a right one uses
-    the code (and, with `record_login`, sets the person's last login). With `phone_number`, the person must
+    the code (and, with `record_login`, sets the person's last login). `surface` (a Surface) names the
+    caller in the audit, for the dashboard's figures per surface. With `phone_number`, the person must
     also have that mobile number. Callers answer every outcome but SUCCESS alike; the precise one goes to
     the audit log.
 
@@ -512,6 +523,7 @@ def code_check(
             reason=outcome.value,
             detail={
                 "scope": scope,
+                "surface": surface,
                 "identifier_type": identifier_type,
                 "attempts": issued.attempts if issued else None,
             },
@@ -528,6 +540,7 @@ def code_verify(
     scope: str,
     code: str,
     actor: Actor,
+    surface: str,
     phone_number: str | None = None,
     record_login: bool = False,
 ) -> VerifyOutcome:
@@ -539,6 +552,7 @@ def code_verify(
         scope=scope,
         code=code,
         actor=actor,
+        surface=surface,
         phone_number=phone_number,
         record_login=record_login,
     ).outcome

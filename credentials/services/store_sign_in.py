@@ -7,7 +7,7 @@ nothing.
 """
 
 from credentials import codes, observability, tasks
-from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
+from credentials.choices import Channel, IdentifierType, Scope, Surface, VerifyOutcome
 from credentials.services import issued_codes
 from otpusers import services as otpuser_services
 from otpusers.audit import Actor, audit_record
@@ -57,6 +57,7 @@ def store_code_send(*, published_application_id: int, email: str, actor: Actor) 
             scope=Scope.STORE_LOGIN,
             destinations=[issued_codes.Destination(Channel.EMAIL, access.otp_user.email)],
             actor=actor,
+            surface=Surface.STORE,
         )
     except (issued_codes.IssueRefused, issued_codes.ChannelUnavailable, issued_codes.RecipientUnknown):
         pass  # audited by code_issue; the person sees the same page and can ask again after the cooldown
@@ -86,6 +87,7 @@ def store_code_verify(
         scope=Scope.STORE_LOGIN,
         code=code,
         actor=actor,
+        surface=Surface.STORE,
     )
     if outcome != VerifyOutcome.SUCCESS:
         return None

@@ -1,7 +1,7 @@
 from django.core import mail
 
 from credentials import services
-from credentials.choices import Channel, IdentifierType, Scope
+from credentials.choices import Channel, IdentifierType, Scope, Surface
 from credentials.delivery import MemorySmsBackend
 from otpusers.audit import Actor
 from tests.delivery import run_worker
@@ -15,7 +15,7 @@ def person_in(**organization_settings):
     return OtpUserFactory(organization=organization, mobile=f"+4915{organization.pk:09d}")
 
 
-def issue(person, scope=Scope.GENERIC, channel=Channel.SMS, **kwargs) -> services.IssueResult:
+def issue(person, scope=Scope.GENERIC, channel=Channel.SMS, surface=Surface.INTERNAL, **kwargs) -> services.IssueResult:
     return services.code_issue(
         organization=person.organization,
         identifier_type=IdentifierType.MOBILE,
@@ -23,6 +23,7 @@ def issue(person, scope=Scope.GENERIC, channel=Channel.SMS, **kwargs) -> service
         scope=scope,
         destinations=[services.Destination(channel, "")],
         actor=ACTOR,
+        surface=surface,
         **kwargs,
     )
 
@@ -38,7 +39,7 @@ def last_email_code() -> str:
     return mail.outbox[-1].body.split("\n")[2].strip()
 
 
-def verify(person, code, scope=Scope.GENERIC):
+def verify(person, code, scope=Scope.GENERIC, surface=Surface.INTERNAL):
     return services.code_verify(
         organization=person.organization,
         identifier_type=IdentifierType.MOBILE,
@@ -46,4 +47,5 @@ def verify(person, code, scope=Scope.GENERIC):
         scope=scope,
         code=code,
         actor=ACTOR,
+        surface=surface,
     )

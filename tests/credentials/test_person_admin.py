@@ -20,6 +20,7 @@ def test_send_a_code_from_the_persons_page(superuser_client, sms_outbox):
     assert response.status_code == 302
     issued = IssuedCode.objects.get(otp_user=person)
     assert (issued.scope, issued.channels, issued.delivery_status) == ("COUPON", ["SMS"], "pending")
+    assert issued.surface == "admin"
     run_worker()
     issued.refresh_from_db()
     assert issued.delivery_status == "sent"

@@ -6,7 +6,7 @@ from django.core import mail
 from django_tasks_db.models import DBTaskResult
 
 from credentials import crypto, services
-from credentials.choices import AttemptOutcome, Channel, DeliveryStatus, IdentifierType, Scope, VerifyOutcome
+from credentials.choices import AttemptOutcome, Channel, DeliveryStatus, IdentifierType, Scope, Surface, VerifyOutcome
 from credentials.delivery import MemorySmsBackend, Templates
 from credentials.models import DeliveryAttempt, IssuedCode
 from otpusers.models import AuditEvent
@@ -39,6 +39,7 @@ class TestIssue:
             scope=Scope.STORE_LOGIN,
             destinations=[services.Destination(Channel.EMAIL, "")],
             actor=ACTOR,
+            surface=Surface.INTERNAL,
         )
         assert not mail.outbox  # sent by the worker, not by the caller
         run_worker()
@@ -138,6 +139,7 @@ class TestIssue:
                 scope=Scope.GENERIC,
                 destinations=[services.Destination(Channel.SMS, "+10000000000")],
                 actor=ACTOR,
+                surface=Surface.INTERNAL,
             )
         assert AuditEvent.objects.get(action="code.issue").reason == "unknown_recipient"
         assert not IssuedCode.objects.exists()
@@ -321,6 +323,7 @@ class TestVerify:
             scope=Scope.GENERIC,
             code="123456",
             actor=ACTOR,
+            surface=Surface.INTERNAL,
         )
         reasons = list(AuditEvent.objects.filter(action="code.verify").values_list("reason", flat=True))
         assert sorted(reasons) == ["unknown_recipient", "wrong"]

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from credentials import services as credential_services
-from credentials.choices import CardState, Channel, IdentifierType, Scope
+from credentials.choices import CardState, Channel, IdentifierType, Scope, Surface
 from credentials.models import CardPolicy, IssuedCode, NewBuildEmail, OtpCard
 from otpusers.audit import Actor, audit_record
 from otpusers.models import ApiKey, AppAccess, AuditEvent, Organization, OtpUser, PublishedApplication, Store
@@ -53,6 +53,7 @@ def make_tenant(label: str) -> Tenant:
         scope=Scope.GENERIC,
         destinations=[credential_services.Destination(Channel.SMS, "")],
         actor=ACTOR,
+        surface=Surface.INTERNAL,
     ).code
     card = credential_services.card_create(person=person, ext_id=f"card-{label}", actor=ACTOR)
     event = audit_record(actor=ACTOR, action="test.event", organization=organization, target=person)

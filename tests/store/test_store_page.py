@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
+from credentials.models import IssuedCode
 from otpusers import services as otpuser_services
 from otpusers.audit import Actor
 from otpusers.choices import Visibility
@@ -68,6 +69,9 @@ class TestSignIn:
         assert "Download the app" in body and "2 downloads left" in body
         access.refresh_from_db()
         assert access.last_login_at is not None and access.last_download_at is None
+        # The dashboard counts them under the store page.
+        assert IssuedCode.objects.get(otp_user=access.otp_user).surface == "store"
+        assert AuditEvent.objects.get(action="code.verify").detail["surface"] == "store"
 
     def test_two_downloads_then_a_plain_refusal(self, client, access):
         sign_in(client, access)

@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from credentials import delivery, services
-from credentials.choices import VerifyOutcome
+from credentials.choices import Surface, VerifyOutcome
 from otpsite import limits
 from otpsite.api.authentication import ApiKeyMd5BasicAuthentication, CapillaryOAuthTokenAuthentication
 from otpsite.api.capillary import errors, serializers
@@ -217,6 +217,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
                 ),
                 resend_outstanding=True,
                 actor=self.actor(),
+                surface=Surface.CAPILLARY,
             )
         except services.RecipientUnknown:
             raise SurfaceError(602, "no customer with this entity value") from None
@@ -251,6 +252,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
             scope=data["action"],
             code=data["code"],
             actor=self.actor(),
+            surface=Surface.CAPILLARY,
         )
         return Response({"entity": outcome == VerifyOutcome.SUCCESS, "warnings": []})
 

@@ -7,7 +7,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from credentials import services
-from credentials.choices import Channel, IdentifierType, Scope, VerifyOutcome
+from credentials.choices import Channel, IdentifierType, Scope, Surface, VerifyOutcome
 from otpsite.api.authentication import ApiKeyBasicAuthentication
 from otpsite.api.errors import SurfaceError
 from otpsite.api.fields import UtcMillisDateTimeField
@@ -126,6 +126,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
             code=data["otp"],
             record_login=True,
             actor=self.actor(),
+            surface=Surface.MANAGE,
         )
         if result.outcome != VerifyOutcome.SUCCESS:
             raise SurfaceError(errors.ManageError.OTP_INVALID)
@@ -167,6 +168,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
                 scope=Scope.GENERIC,
                 destinations=[services.Destination(channel, "")],
                 actor=self.actor(),
+                surface=Surface.MANAGE,
             )
         except (services.RecipientUnknown, services.DestinationMissing):
             raise SurfaceError(errors.ManageError.NOT_FOUND) from None

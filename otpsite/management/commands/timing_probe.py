@@ -19,7 +19,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from credentials import services
-from credentials.choices import Channel, IdentifierType, Scope
+from credentials.choices import Channel, IdentifierType, Scope, Surface
 from credentials.models import IssuedCode
 from otpusers import services as otpuser_services
 from otpusers.audit import Actor
@@ -61,6 +61,7 @@ class Command(BaseCommand):
             scope=Scope.GENERIC,
             destinations=[services.Destination(Channel.SMS, "")],
             actor=actor,
+            surface=Surface.INTERNAL,
         )
         # Every known try must be a wrong guess against an outstanding code: it must never lock.
         IssuedCode.objects.filter(otp_user=person).update(max_attempts=32_000)
@@ -100,6 +101,7 @@ class Command(BaseCommand):
                 scope=Scope.GENERIC,
                 code=wrong,
                 actor=actor,
+                surface=Surface.INTERNAL,
             )
 
         for name, call, known, unknown in (

@@ -530,10 +530,11 @@ class TestValidate:
 
         for reason, response in answers.items():
             assert (response.status_code, response.json()) == (200, {"entity": False, "warnings": []}), reason
-        reasons = set(
-            AuditEvent.objects.filter(action="code.verify", outcome="failure").values_list("reason", flat=True)
-        )
+        verifications = AuditEvent.objects.filter(action="code.verify", outcome="failure")
+        reasons = set(verifications.values_list("reason", flat=True))
         assert reasons == {"wrong", "used", "expired", "locked", "unknown_recipient", "no_code"}
+        assert {event.detail["surface"] for event in verifications} == {"capillary"}
+        assert set(IssuedCode.objects.values_list("surface", flat=True)) == {"capillary"}
 
     @pytest.mark.parametrize(
         ("changes", "codes"),

@@ -136,6 +136,7 @@ class TestValidate:
         )
         event = AuditEvent.objects.get(action="code.verify", outcome="success")
         assert event.request_id == body["apiRequestId"] and event.client_ip == "203.0.113.7"
+        assert event.detail["surface"] == "manage" and IssuedCode.objects.get(otp_user=person).surface == "manage"
 
     def test_json_and_protobuf_answer_the_same_values(self, person, clock):
         client = manage_client(person.organization, "manage.otp.verify", "manage.otp.send")
