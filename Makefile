@@ -54,6 +54,7 @@ proto: $(VENV)/.dev
 # Load benchmark on a throwaway PostgreSQL: SCALE=50k|1m, DURATION=10, CONNECTIONS=8, WORKERS=2, PGBOUNCER=1,
 # PGBENCH=1 (also the primary's write ceiling); STALLED=1 instead times generates and an unrelated request
 # while the SMS webhook, then the SMTP server, never answers (bench/stalled.py; PROVIDER_TIMEOUT=2, WORKERS)
+# IMPORT=1 [IMPORT_ROWS=100000] instead times the console's people import (bench/import_people.py)
 # (see bench/run.py and docs/scaling.md). Installs wrk and PgBouncer with apt-get when they are missing.
 bench: $(VENV)/.runtime
 	bench/run.sh

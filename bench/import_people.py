@@ -11,11 +11,10 @@ import argparse
 import csv
 import io
 import os
-import re
 import sys
 import time
 
-from bench.run import ENVIRONMENT
+from bench.run import ENVIRONMENT, TRANSACTION_CONTROL
 
 HEADER = (
     "organization",
@@ -29,7 +28,6 @@ HEADER = (
     "last_name",
 )
 ORGANIZATION = "bench-import"
-TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START TRANSACTION)\b", re.IGNORECASE)
 
 
 def people_csv(rows: int) -> bytes:

@@ -9,7 +9,7 @@ related model's own admin. Nothing else filters by organization, so there is one
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
@@ -174,6 +174,25 @@ class ScopedImportExportMixin:
         if not sees_every_organization(request.user):
             organizations = organizations.filter(pk__in=visible_organization_ids(request))
         return {"actor": Actor.from_request(request), "organizations": organizations}
+
+    def get_import_data_kwargs(self, **kwargs):
+        # All or nothing at the confirm step too: a row that has become invalid since the preview (another
+        # writer has taken its identifier meanwhile) rolls the whole import back.
+        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+
+    def process_result(self, result, request):
+        if not (result.has_errors() or result.has_validation_errors()):
+            return super().process_result(result, request)
+        rows = ", ".join(str(row.number) for row in result.invalid_rows[:20])
+        problems = [f"rows {rows} are no longer valid" if rows else ""]
+        problems += [str(error.error) for error in result.base_errors[:3]]
+        problems += [str(error.error) for _, errors in result.row_errors()[:3] for error in errors[:1]]
+        messages.error(
+            request,
+            "Nothing was imported: " + "; ".join(problem for problem in problems if problem) + ". "
+            "Something changed since the preview: import the file again to see why.",
+        )
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
 
 
 class ScopedInlineMixin(ScopedFormfieldsMixin):

@@ -74,6 +74,26 @@ PAGES = {
     "audit: API key actors": (AUDIT, {"actor_type__exact": "api_key"}),
     "audit: small organization": (AUDIT, {"organization__id__exact": "{small}"}),
     "audit: oldest first": (AUDIT, {"o": "0"}),
+    # The dashboard's links: verifications of a surface and scope over a window (their audit detail).
+    "audit: verified on a surface, 30 days": (
+        AUDIT,
+        {
+            "action": "code.verify",
+            "outcome__exact": "success",
+            "surface": "unknown",
+            "created_at_from": "{month_ago_day}",
+        },
+    ),
+    "audit: failed on a rare surface and scope, 30 days": (
+        AUDIT,
+        {
+            "action": "code.verify",
+            "outcome__exact": "failure",
+            "surface": "store",
+            "scope": "STORE_LOGIN",
+            "created_at_from": "{month_ago_day}",
+        },
+    ),
     "audit: sorted by action (not offered)": (AUDIT, {"o": "1"}),
     "codes": (CODES, {}),
     "codes: recipient's email": (CODES, {"q": scale.email_of(PERSON).upper()}),
@@ -89,6 +109,11 @@ PAGES = {
     "codes: revoked": (CODES, {"status": "revoked"}),
     "codes: common scope": (CODES, {"scope__exact": "COUPON"}),
     "codes: rare scope": (CODES, {"scope__exact": "STORE_LOGIN"}),
+    "codes: common surface": (CODES, {"surface__exact": "unknown"}),
+    "codes: rare surface and scope, 30 days": (
+        CODES,
+        {"surface__exact": "store", "scope__exact": "STORE_LOGIN", "created_at__gte": "{month_ago}"},
+    ),
     "codes: SMS": (CODES, {"channel": "SMS"}),
     "codes: email": (CODES, {"channel": "EMAIL"}),
     "codes: delivered": (CODES, {"delivery_status__exact": "sent"}),
@@ -137,6 +162,8 @@ def resolve(params: dict, seeded) -> dict:
         "week_ago": str(midnight - timezone.timedelta(days=7)),
         "today": str(midnight),
         "year_start": str(midnight.replace(month=1, day=1)),
+        "month_ago": str(midnight - timezone.timedelta(days=29)),
+        "month_ago_day": (midnight - timezone.timedelta(days=29)).date().isoformat(),
     }
     return {key: value.format(**values) for key, value in params.items()}
 

@@ -3,6 +3,7 @@ them, the people pools, and the pass/fail verdict."""
 
 import pytest
 
+from bench.import_people import HEADER, people_csv
 from bench.prepare import Endpoint, Pools
 from bench.run import TRANSACTION_CONTROL, verdict
 from bench.stalled import markdown as stalled_markdown
@@ -108,3 +109,11 @@ def test_the_stalled_provider_report_names_each_failed_verdict():
     text = stalled_markdown({"date": "2026-11-28", "conditions": conditions, "target_ms": 200.0, "phases": [phase]})
     assert "| SMS webhook | 10 Capillary generates at once | 100 / 150 | 100 / 250 | 200 |" in text
     assert "FAIL: generates under 200 ms |" in text
+
+
+def test_the_import_bench_file_names_every_identifier_once_per_person():
+    lines = people_csv(1000).decode().splitlines()
+    assert lines[0].split(",") == list(HEADER) and len(lines) == 1001
+    columns = list(zip(*(line.split(",") for line in lines[1:]), strict=True))
+    for name in ("email", "mobile", "external_id", "wechat_id", "user_name", "ext_id"):
+        assert len(set(columns[HEADER.index(name)])) == 1000, name

@@ -55,6 +55,17 @@ def test_the_dashboard_shows_the_demos_figures_and_its_links_open_the_filtered_l
     screenshots(page, "dashboard-link-codes-issued-today")
     assert rows(page) == min(today, 100)
     page.go_back()
+    # Per surface and scope: the Capillary row's verifications over 30 days open the audit trail filtered
+    # to what they count.
+    capillary = page.locator("#dashboard-surfaces tr[data-surface='Capillary'][data-scope='All scopes'] a")
+    verified = int(capillary.nth(5).inner_text())
+    assert verified > 0
+    capillary.nth(5).click()
+    page.wait_for_url("**/otpusers/auditevent/?*surface=capillary*")
+    screenshots(page, "dashboard-link-capillary-verified")
+    assert rows(page) == min(verified, 100)
+    assert set(page.locator("#result_list tbody td.field-action").all_inner_texts()) == {"code.verify"}
+    page.go_back()
     page.click("#dashboard-states a[href*='state__exact=tmp-locked']")
     page.wait_for_url("**/credentials/otpcard/?state__exact=tmp-locked")
     screenshots(page, "dashboard-link-locked-cards")

@@ -7,9 +7,12 @@ import openpyxl
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from credentials import services as credential_services
+from otpusers import services as otpuser_services
 from otpusers.audit import Actor
 from otpusers.models import AppAccess, AuditEvent, OtpUser
 from tests.credentials.helpers import issue, last_sms_code
@@ -78,6 +81,111 @@ def test_a_clean_file_is_previewed_then_imported_through_the_service(superuser_c
     confirm(superuser_client, "otpuser", again)
     assert OtpUser.objects.count() == 2 and OtpUser.objects.get(pk=ana.pk).last_name == "García"
     assert AuditEvent.objects.get(action="otp_user.update").detail == {"changed": ["last_name"]}
+
+
+def people(first: int, count: int, organization: str = "acme") -> str:
+    return "".join(
+        f"{organization},p{n}@example.com,+49152{n:08d},X{n},wx-{n},user{n},ext-{n},Anna,Import{n}\n"
+        for n in range(first, first + count)
+    )
+
+
+def test_an_import_costs_the_same_statements_whatever_its_length(superuser_client, organization):
+    """The people a file names are read once, and rows are written a thousand per statement with their
+    audit events: fifty rows and a hundred take the same statements, preview and import alike."""
+
+    def statements(rows: str) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as previewing:
+            preview = upload(superuser_client, "otpuser", (HEADER + rows).encode())
+        assert preview.context["confirm_form"] is not None
+        with CaptureQueriesContext(connection) as importing:
+            assert confirm(superuser_client, "otpuser", preview).status_code == 302
+        return len(previewing), len(importing)
+
+    fifty = statements(people(0, 50))
+    hundred = statements(people(50, 100))
+    assert fifty == hundred and max(fifty) <= 25, (fifty, hundred)
+    assert OtpUser.objects.filter(organization=organization).count() == 150
+    assert AuditEvent.objects.filter(action="otp_user.create", organization=organization).count() == 150
+    ana = OtpUser.objects.get(email="p120@example.com")
+    assert (ana.mobile, ana.external_id, ana.wechat_id, ana.user_name, ana.ext_id, ana.last_name) == (
+        "+4915200000120",
+        "X120",
+        "wx-120",
+        "user120",
+        "ext-120",
+        "Import120",
+    )
+    audited = AuditEvent.objects.get(action="otp_user.create", object_id=str(ana.pk))
+    assert audited.user.username == "root" and "ext_id" in audited.detail["fields"]
+
+
+def test_a_long_file_previews_its_first_rows_and_imports_them_all(superuser_client, organization, monkeypatch):
+    monkeypatch.setattr("otpusers.resources.PREVIEW_ROWS", 3)
+    ana = OtpUserFactory(organization=organization, email="p1@example.com", last_name="Before")
+    preview = upload(superuser_client, "otpuser", (HEADER + people(0, 8)).encode())
+    body = preview.content.decode()
+    assert len(preview.context["result"].valid_rows()) == 3 and "and 5 more rows, not listed here" in body
+    assert "Before" in body and "Import1" in body  # the changed person's row shows the change
+    assert confirm(superuser_client, "otpuser", preview).status_code == 302
+    assert OtpUser.objects.filter(organization=organization).count() == 8
+    assert OtpUser.objects.get(pk=ana.pk).last_name == "Import1"
+    assert AuditEvent.objects.get(action="otp_user.update").detail["changed"] == [
+        "ext_id",
+        "external_id",
+        "first_name",
+        "last_name",
+        "mobile",
+        "user_name",
+        "wechat_id",
+    ]
+
+
+def test_rows_clashing_with_earlier_rows_or_other_people_are_named(superuser_client, organization):
+    OtpUserFactory(organization=organization, email="ana@example.com", mobile="+4915100000001", user_name="ana")
+    OtpUserFactory(organization=organization, email="ben@example.com", mobile="+4915100000002", user_name="ben")
+    OtpUserFactory(organization=OrganizationFactory(slug="elsewhere"), email="cy@example.com", user_name="cy")
+    rows = (
+        "acme,new@example.com,,,,NEW,,New,\n"
+        "acme,NEW@example.com,,,,,,Twice,\n"  # the same email as the row before, in another case
+        "acme,other@example.com,,,,new,,Other,\n"  # the user name of row 1
+        "acme,ana@example.com,+4915100000002,,,ana,,Ana,\n"  # Ana takes Ben's mobile
+        "acme,ben@example.com,+4915100000002,,,ben,,Ben,B\n"  # Ben keeps his own: fine
+        "acme,cy@example.com,,,,cy,,Cy,\n"  # another organization's identifiers are free here
+    )
+    preview = upload(superuser_client, "otpuser", (HEADER + rows).encode())
+    result = preview.context["result"]
+    errors = {row.number: row.error.message_dict for row in result.invalid_rows}
+    assert errors == {
+        2: {"email": ["An earlier row has this email."]},
+        3: {"user_name": ["An earlier row has this user name."]},
+        4: {"mobile": ["Another person in this organization has this mobile."]},
+    }
+    assert preview.context.get("confirm_form") is None
+    assert OtpUser.objects.count() == 3
+
+
+def test_a_row_taken_between_preview_and_import_rolls_everything_back(superuser_client, organization):
+    preview = upload(superuser_client, "otpuser", (HEADER + people(0, 5)).encode())
+    assert preview.context["confirm_form"] is not None
+    OtpUserFactory(organization=organization, email="meanwhile@example.com", user_name="user3")
+    done = confirm(superuser_client, "otpuser", preview)
+    assert done.status_code == 302 and done["Location"].endswith("/import/")
+    assert "Nothing was imported: rows 4 are no longer valid" in superuser_client.get(done["Location"]).content.decode()
+    assert OtpUser.objects.count() == 1 and not AuditEvent.objects.filter(action="otp_user.create").exists()
+
+
+def test_a_writer_racing_the_bulk_insert_fails_the_whole_import(superuser_client, organization, monkeypatch):
+    """The uniqueness checked before the insert can be overtaken: the constraints still refuse, and the
+    import is all or nothing."""
+    preview = upload(superuser_client, "otpuser", (HEADER + people(0, 5)).encode())
+    OtpUserFactory(organization=organization, email="racer@example.com", mobile="+4915200000002")
+    monkeypatch.setattr(
+        "otpusers.services.otp_user_identifiers_in_use", lambda **kwargs: otpuser_services.IdentifiersInUse()
+    )
+    done = confirm(superuser_client, "otpuser", preview)
+    assert "Nothing was imported" in superuser_client.get(done["Location"]).content.decode()
+    assert OtpUser.objects.count() == 1 and not AuditEvent.objects.filter(action="otp_user.create").exists()
 
 
 def test_xlsx_is_imported_too(superuser_client, organization):
