@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_surface_column_is_added_without_rewriting_the_table_and_indexed_concurrently():
     out = io.StringIO()
-    call_command("sqlmigrate", "credentials", "0005", stdout=out)
+    call_command("sqlmigrate", "credentials", "0006", stdout=out)
     statements = [line for line in out.getvalue().splitlines() if line.strip() and not line.startswith("--")]
     # A constant default is kept in the catalogue (PostgreSQL 11+): existing rows read it, none is rewritten.
     assert statements == [

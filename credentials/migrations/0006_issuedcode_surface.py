@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('credentials', '0004_task_queue_indexes'),
+        ('credentials', '0005_new_build_emails'),
         ('otpusers', '0006_appaccess_downloads_left_index'),
     ]
 
