@@ -1,7 +1,8 @@
 """gunicorn's configuration for otpsite (deploy/systemd/otpsite-web.service runs it; so does `make serve`).
 
-Workers: sync, (2 x CPUs) + 1 unless GUNICORN_WORKERS says otherwise; nothing slow runs in a request (codes
-are sent by the delivery worker), so a request that takes 30 s is a fault and the worker is replaced.
+Workers: sync, (2 x CPUs) + 1 unless GUNICORN_WORKERS says otherwise. Nothing slow runs in an API request (codes
+are sent by the delivery worker); the longest requests are the console's import steps, about 70 s for 100 000
+people on 2 vCPU, so a worker is replaced after GUNICORN_TIMEOUT (150 s) and nginx waits as long for /admin/.
 Each request is logged once, as a JSON line by the application (otpsite/logs.py, with its request id,
 organization, actor and surface); gunicorn's own access log is off unless GUNICORN_ACCESS_LOG names a file
 or "-", and then carries the request id too.
@@ -16,7 +17,7 @@ from pathlib import Path
 bind = os.environ.get("OTPSITE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "sync"
-timeout = 30
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 150)
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then, staggered, so a slow leak cannot grow for ever.
