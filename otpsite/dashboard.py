@@ -10,6 +10,7 @@ A period's figures are counters named `kind:scope:surface` for codes (issued, ex
 surface name codes `kind:scope`; they read as of the UNKNOWN surface, like codes and audit events of that
 time."""
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.db.models.fields.json import KT
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from credentials.choices import CardState, Channel, DeliveryStatus, Scope, Surface
@@ -216,7 +217,17 @@ class Dashboard:
 
 
 def _link(model: str, **parameters) -> str:
-    return f"{reverse(f'admin:{model}_changelist')}?{urlencode(parameters)}"
+    return f"{_changelist(model)}?{urlencode(parameters)}"
+
+
+def _changelist(model: str) -> str:
+    # The page links each of its few hundred cells to one of a few lists: each list's URL is reversed once.
+    return _changelist_under(model, get_script_prefix(), get_urlconf())
+
+
+@functools.lru_cache(maxsize=64)
+def _changelist_under(model: str, script_prefix: str, urlconf) -> str:
+    return reverse(f"admin:{model}_changelist")
 
 
 def _bounded(count: int) -> int | str:
@@ -249,23 +260,20 @@ def build(request, now: datetime | None = None) -> Dashboard:
             for organization_counts in figures_between(start, end, now, organization_ids).values():
                 daily.setdefault(start.date(), Counter()).update(organization_counts)
 
-    # Each window's counters by (kind, scope or channel, surface), added up once.
+    # Each window's counters by (kind, scope or channel, surface), added up once, also with the scope or
+    # channel, the surface or both left open (None), so that each of the page's cells is one lookup.
     windows: dict[int, Counter] = {days: Counter() for _, days in WINDOWS}
     for day, counts in daily.items():
         for key, count in counts.items():
-            parts = figure_key_parts(key)
+            kind, detail, surface = figure_key_parts(key)
             for days, counter in windows.items():
                 if day >= _window_start(today, days):
-                    counter[parts] += count
+                    for open_detail in (detail, None):
+                        for open_surface in (surface, None):
+                            counter[kind, open_detail, open_surface] += count
 
     def total(kind: str, days: int, detail: str | None = None, surface: str | None = None) -> int:
-        return sum(
-            count
-            for (counted, counted_detail, counted_surface), count in windows[days].items()
-            if counted == kind
-            and (detail is None or counted_detail == detail)
-            and (surface is None or counted_surface == surface)
-        )
+        return windows[days][kind, detail, surface]
 
     def since(days: int) -> str:
         return _window_start(today, days).isoformat()
