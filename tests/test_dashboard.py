@@ -8,7 +8,6 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import RequestFactory
 from django.urls import reverse
-from django.utils import timezone
 
 from credentials.models import IssuedCode
 from otpsite import dashboard
@@ -54,9 +53,11 @@ def event_at(person, when, action="code.verify", outcome="success", **detail) ->
 
 
 @pytest.fixture
-def now():
-    # Mid-day, so that "today" holds events an hour ago and yesterday has settled.
-    return timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+def now(clock):
+    # Mid-day, so that "today" holds events an hour ago and yesterday has settled; the page is built at that
+    # moment too (at 00:10 the live window would straddle midnight and read one more range).
+    clock.now = clock.now.replace(hour=12, minute=0, second=0, microsecond=0)
+    return clock.now
 
 
 @pytest.fixture
