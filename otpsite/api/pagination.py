@@ -21,8 +21,9 @@ class MongoosePagination(BasePagination):
     """`?page=&limit=` paging answered with the mongoose-paginate block the Node-based vendors return.
 
     Bad values are refused (400), never clamped silently. An unordered queryset is refused too: its pages
-    would not be stable. A view may give totalDocs itself with `count_for_pagination(queryset)`, e.g. from
-    a counter, so that a page does not count a whole store."""
+    would not be stable. totalDocs comes from the view's `known_total()` when it has one (a counter kept
+    exact, so that a page does not count a whole store); else from the page itself when it is the last one
+    (fewer rows than the limit: every page before it was full); else from a COUNT."""
 
     def paginate_queryset(self, queryset, request, view=None):
         if not queryset.ordered:
@@ -31,11 +32,16 @@ class MongoosePagination(BasePagination):
         if not params.is_valid():
             raise ValidationError(params.errors)
         self.page, self.limit = params.validated_data["page"], params.validated_data["limit"]
-        counter = getattr(view, "count_for_pagination", None)
-        self.total = counter(queryset) if counter is not None else queryset.count()
+        known_total = getattr(view, "known_total", None)
+        total = known_total() if known_total is not None else None
         offset = (self.page - 1) * self.limit
         # Past the last page this is an empty page, as mongoose-paginate answers.
-        return list(queryset[offset : offset + self.limit])
+        items = list(queryset[offset : offset + self.limit])
+        if total is None:
+            last_page = len(items) < self.limit and (items or offset == 0)
+            total = offset + len(items) if last_page else queryset.count()
+        self.total = total
+        return items
 
     def get_paginated_response_data(self, items: list) -> dict:
         total_pages = max(math.ceil(self.total / self.limit), 1)

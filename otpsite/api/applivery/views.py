@@ -199,9 +199,8 @@ class OtpUserViewSet(SurfaceViewSet):
             return Coalesce(Subquery(one), 0)
         return Value(None, output_field=BigIntegerField())
 
-    def count_for_pagination(self, queryset) -> int:
-        counted = self.store.counted_total
-        return queryset.count() if counted is None else counted
+    def known_total(self) -> int | None:
+        return self.store.counted_total
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

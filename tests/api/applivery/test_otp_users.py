@@ -599,6 +599,12 @@ class TestList:
         data = self.get(accesses[0], "?page=9&limit=2").json()["data"]
         assert data["items"] == [] and data["hasNextPage"] is False and data["totalPages"] == 3
 
+    @pytest.mark.parametrize(("page", "items"), [(1, 3), (2, 1), (9, 0)])
+    def test_a_filtered_list_gives_its_total_on_every_page(self, accesses, page, items):
+        """A full page and one past the end count the matches; the last page counts itself."""
+        data = self.get(accesses[0], f"?email=CORP.example&page={page}&limit=3").json()["data"]
+        assert (len(data["items"]), data["totalDocs"], data["totalPages"]) == (items, 4, 2)
+
     def test_filters(self, accesses):
         access = accesses[0]
         by_app = self.get(access, f"?publishedApplicationId={access.published_application.public_id}").json()

@@ -314,7 +314,8 @@ class TestIndexes:
             with CaptureQueriesContext(connection) as queries:
                 assert client.get(url).status_code == 200, url
             ran += statements(queries)
-        assert len(ran) == 3 + 3 + 3 + 1
+        # The lists' one page is their last, so it counts itself: the organization, the store, the page.
+        assert len(ran) == 2 + 2 + 2 + 1
         with connection.cursor() as cursor:
             for sql in ran:
                 cursor.execute("EXPLAIN " + sql)
