@@ -37,6 +37,9 @@ class _Compiled:
     annotations: tuple[tuple[str, int], ...]
     converters: tuple[tuple[int, tuple, object], ...]
 
+    def parameters_for(self, values: dict) -> list:
+        return [values[item] if kind == "value" else item for kind, item in self.parameters]
+
 
 _STRING_STAND_IN = "\x1fStandIn-{index}\x1f"
 _INTEGER_STAND_IN = -(2**62)
@@ -57,20 +60,21 @@ class PreparedLookup:
         self._ordered = ordered
         self._kinds = kinds
         self._compiled: dict[tuple[Hashable, str], _Compiled] = {}
+        # Per shape, whether its queryset writes (select_for_update): the router then names the database, as
+        # Django's QuerySet.db does.
+        self._writes: dict[Hashable, bool] = {}
         self._lock = threading.Lock()
 
     def statement(self, shape: Hashable = None, **values) -> tuple[str, list]:
         """The lookup's SQL and parameters, to be run inside another statement (a subquery)."""
-        compiled = self._compiled_for(shape, router.db_for_read(self._model), values)
-        return compiled.sql, [values[item] if kind == "value" else item for kind, item in compiled.parameters]
+        compiled, _ = self._compiled_for(shape, values)
+        return compiled.sql, compiled.parameters_for(values)
 
     def one_or_none(self, shape: Hashable = None, **values):
-        alias = router.db_for_read(self._model)
-        compiled = self._compiled_for(shape, alias, values)
+        compiled, alias = self._compiled_for(shape, values)
         connection = connections[alias]
-        parameters = [values[item] if kind == "value" else item for kind, item in compiled.parameters]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, parameters)
+            cursor.execute(compiled.sql, compiled.parameters_for(values))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -88,17 +92,24 @@ class PreparedLookup:
             setattr(instance, name, row[position])
         return instance
 
-    def _compiled_for(self, shape, alias: str, values) -> _Compiled:
-        return self._compiled.get((shape, alias)) or self._compile(shape, alias, values)
+    def _compiled_for(self, shape, values) -> tuple[_Compiled, str]:
+        writes = self._writes.get(shape)
+        if writes is not None:
+            alias = (router.db_for_write if writes else router.db_for_read)(self._model)
+            compiled = self._compiled.get((shape, alias))
+            if compiled is not None:
+                return compiled, alias
+        return self._compile(shape, values)
 
-    def _compile(self, shape, alias: str, values) -> _Compiled:
+    def _compile(self, shape, values) -> tuple[_Compiled, str]:
         stand_ins = {}
         for index, (name, kind) in enumerate(self._kinds.items()):
             stand_ins[name] = _STRING_STAND_IN.format(index=index) if kind is str else _INTEGER_STAND_IN - index
         if set(values) != set(stand_ins):
             raise TypeError(f"expected the values {sorted(stand_ins)}, got {sorted(values)}")
-        queryset = self._build(shape, **stand_ins).using(alias)
+        queryset = self._build(shape, **stand_ins)
         queryset = (queryset if self._ordered else queryset.order_by())[:1]
+        alias = queryset.db
         compiler = queryset.query.get_compiler(using=alias)
         sql, raw_parameters = compiler.as_sql()
         names = {stand_in: name for name, stand_in in stand_ins.items()}
@@ -127,4 +138,5 @@ class PreparedLookup:
         )
         with self._lock:
             self._compiled[(shape, alias)] = compiled
-        return compiled
+            self._writes[shape] = queryset._for_write
+        return compiled, alias

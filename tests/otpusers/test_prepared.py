@@ -133,3 +133,25 @@ def test_annotations_come_along_and_an_ordered_lookup_keeps_its_order():
     first = lookup.one_or_none("created_at", person_id=person.pk)
     assert first == older and first.marker == "seen"
     assert lookup.one_or_none("-created_at", person_id=person.pk) == newer
+
+
+class ReadsOnAReplica:
+    def db_for_read(self, model, **hints):
+        return "replica"
+
+    def db_for_write(self, model, **hints):
+        return "default"
+
+
+def test_a_locking_lookup_asks_the_router_for_the_write_database(settings):
+    """As Django's QuerySet.db does for select_for_update: a replica could not lock the row."""
+    from django.db import transaction
+
+    person = OtpUserFactory(email="locked@example.com")
+    lookup = PreparedLookup(
+        OtpUser, lambda shape, *, email: OtpUser.objects.select_for_update().filter(email=email), email=str
+    )
+    settings.DATABASE_ROUTERS = [f"{__name__}.ReadsOnAReplica"]
+    with transaction.atomic():
+        assert lookup.one_or_none(email="locked@example.com") == person
+        assert lookup.one_or_none(email="locked@example.com") == person  # the compiled statement, same database
