@@ -88,23 +88,28 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
-def run_wrk(port: int, requests_file: Path, *, expect, cycle: bool, duration: int, connections: int) -> dict:
+def run_wrk(
+    port: int, requests_file: Path, *, expect, cycle: bool, duration: int, connections: int, meter=None
+) -> dict:
     env = {
         **os.environ,
         "BENCH_REQUESTS": str(requests_file),
         "BENCH_EXPECT": ",".join(map(str, expect)),
         "BENCH_CYCLE": "1" if cycle else "0",
     }
+    before = meter.sample() if meter else None
     completed = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA),
          f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
+    after = meter.sample() if meter else None
     for line in completed.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             result = json.loads(line.removeprefix("BENCH_RESULT "))
             seconds = result["duration_us"] / 1e6
             return {
+                **(CpuMeter.per_request(before, after, result["requests"]) if meter else {}),
                 "requests": result["requests"],
                 "rps": round(result["requests"] / seconds, 1),
                 "p50_ms": round(result["p50_us"] / 1000, 2),
@@ -117,6 +122,66 @@ def run_wrk(port: int, requests_file: Path, *, expect, cycle: bool, duration: in
                 "position": result["position"],
             }
     raise SystemExit(f"bench: wrk gave no result:\n{completed.stdout}\n{completed.stderr}")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (a process gone in between counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU per request of the app (gunicorn's workers), the database (the postmaster's children) and the load
+    generator: says where an endpoint's time goes beyond the floor's."""
+
+    def __init__(self, gunicorn: int, postmaster: int | None):
+        self.gunicorn, self.postmaster = gunicorn, postmaster
+
+    def sample(self) -> dict:
+        app = children_of(self.gunicorn)
+        database = children_of(self.postmaster) if self.postmaster else []
+        wrk = os.times()
+        return {"app": cpu_seconds(app), "db": cpu_seconds(database), "wrk": wrk.children_user + wrk.children_system}
+
+    @staticmethod
+    def per_request(before: dict, after: dict, requests: int) -> dict:
+        if not requests:
+            return {}
+        return {f"{part}_cpu_ms": round(1000 * (after[part] - before[part]) / requests, 3) for part in before}
+
+
+def postmaster_pid() -> int | None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:  # the server is on another machine
+        return None
 
 
 def statements_per_request(lines: list[str], position: int, cycle: bool) -> tuple[float | None, list[str]]:
@@ -259,8 +324,9 @@ def verdict(row: dict) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| endpoint | req/s | floor req/s | ratio | target | p50 ms | p99 ms | errors | SQL/req | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| endpoint | req/s | floor req/s | ratio | target | p50 ms | p99 ms | errors | SQL/req "
+        "| CPU ms/req app · db (floor) | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         target = TARGETS.get(row["kind"])
@@ -269,9 +335,18 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {row['name']}{note} | {row['rps']:,.0f} | {row['floor_rps']:,.0f} | {100 * row['ratio']:.0f} % | "
             f"{'—' if target is None else f'≥ {100 * target:.0f} %'} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
-            f"{row['errors']} | {statements} | {row['verdict']} |"
+            f"{row['errors']} | {statements} | {cpu_cell(row)} | {row['verdict']} |"
         )
     return "\n".join(lines)
+
+
+def cpu_cell(row: dict) -> str:
+    if row.get("app_cpu_ms") is None:
+        return ""
+    floor = ""
+    if row.get("floor_app_cpu_ms") is not None:
+        floor = f" ({row['floor_app_cpu_ms']:.2f} · {row['floor_db_cpu_ms']:.2f})"
+    return f"{row['app_cpu_ms']:.2f} · {row['db_cpu_ms']:.2f}{floor}"
 
 
 def primary_table(rows: list[dict]) -> str:
@@ -368,8 +443,10 @@ def main() -> None:
     if args.pgbouncer:
         pgbouncer, database_url = start_pgbouncer(database_url, workdir)
         os.environ["DATABASE_DISABLE_SERVER_SIDE_CURSORS"] = "true"
+        os.environ["DATABASE_PREPARED_STATEMENTS"] = "false"  # Debian 12's PgBouncer (1.18) cannot track them
         say(f"PgBouncer (transaction pooling) at {urlparse(database_url).netloc}")
     server, port = start_gunicorn(args.workers, database_url)
+    meter = CpuMeter(server.pid, postmaster_pid())
     rows, floors, pages = [], [], []
     try:
         say(f"gunicorn sync x {args.workers} on :{port}; warming up")
@@ -377,7 +454,13 @@ def main() -> None:
 
         def floor_run() -> float:
             result = run_wrk(
-                port, files["floor"], expect=(200,), cycle=True, duration=args.duration, connections=args.connections
+                port,
+                files["floor"],
+                expect=(200,),
+                cycle=True,
+                duration=args.duration,
+                connections=args.connections,
+                meter=meter,
             )
             floors.append(result)
             return result["rps"]
@@ -391,6 +474,7 @@ def main() -> None:
                 cycle=endpoint.cycle,
                 duration=args.duration,
                 connections=args.connections,
+                meter=meter,
             )
             per_request, top = statements_per_request(endpoint.lines, result["position"], endpoint.cycle)
             after = floor_run()
@@ -405,13 +489,16 @@ def main() -> None:
                 "ratio": round(result["rps"] / floor_rps, 3) if floor_rps else 0.0,
                 "statements_per_request": per_request,
                 "statements_of_one_request": top,
+                "floor_app_cpu_ms": floors[-1].get("app_cpu_ms"),
+                "floor_db_cpu_ms": floors[-1].get("db_cpu_ms"),
             }
             row["verdict"] = verdict(row)
             rows.append(row)
             say(
                 f"{endpoint.name:<28} {result['rps']:>8,.0f} req/s  floor {floor_rps:>7,.0f}  "
                 f"{100 * row['ratio']:4.0f} %  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}  "
-                f"SQL/req {row['statements_per_request']}"
+                f"SQL/req {row['statements_per_request']}  CPU ms/req app {result.get('app_cpu_ms')} "
+                f"db {result.get('db_cpu_ms')} (floor {row['floor_app_cpu_ms']} / {row['floor_db_cpu_ms']})"
             )
             before = after
         if not args.no_admin:

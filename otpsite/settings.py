@@ -198,6 +198,19 @@ DATABASES = {
 }
 # Behind PgBouncer in transaction pooling, a server-side cursor (iterator()) cannot outlive its transaction.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters travel apart from the SQL, so psycopg prepares a statement on the server once a connection has
+    # run it DATABASE_PREPARE_THRESHOLD times: the hot lookups are then planned once per connection instead of on
+    # every request (planning was most of their database time). DATABASE_PREPARED_STATEMENTS=false turns the
+    # preparing off, for PgBouncer before 1.21 in transaction pooling (docs/scaling.md).
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": (
+            env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)
+            if env_bool("DATABASE_PREPARED_STATEMENTS", True)
+            else None
+        ),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # `make run`: the server and the worker share the file; take the write lock at BEGIN and wait for it.
     DATABASES["default"]["OPTIONS"] = {

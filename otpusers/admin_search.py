@@ -102,7 +102,7 @@ def identifier_equals(term: str, *fields: str) -> Q:
     (partial on set identifiers, hence `col <> ''`)."""
     condition = _NOTHING
     for field in fields:
-        condition |= Q(**{f"{field}__lower": term.lower()}) & ~Q(**{field: ""})
+        condition |= Q(**{f"{field}__lower": term.lower(), f"{field}__is_set": True})
     return condition
 
 

@@ -234,7 +234,7 @@ def identifier_condition(
     external ids are compared as given). `lowered` is `value.lower()` when the caller has it (a prepared
     lookup passes it as a value of its own)."""
     path = f"{through}{field}"
-    condition = models.Q(**{f"{path}__lower": value.lower() if lowered is None else lowered}) & ~models.Q(**{path: ""})
+    condition = models.Q(**{f"{path}__lower": value.lower() if lowered is None else lowered, f"{path}__is_set": True})
     return condition & models.Q(**{path: value}) if exact_case else condition
 
 

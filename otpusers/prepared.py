@@ -6,8 +6,11 @@ floor. A `PreparedLookup` builds its queryset once, with stand-ins for the value
 compiles it, and keeps the SQL, the order of its parameters and what is needed to turn a row into model
 instances (select_related included). Each later call substitutes the values and runs the SQL.
 
+`PreparedRow` does the same for a `values()` queryset whose one row is wanted as a dict (an aggregate over one
+person's rows, say).
+
 Only values that reach the SQL unchanged can be stand-ins (a string compared with `=` or through an index
-expression, an integer key). The string stand-ins mix cases, so a build that lowers or uppercases a value
+expression, an integer key, a moment). The string stand-ins mix cases, so a build that lowers or uppercases a value
 loses it; a lookup whose stand-ins do not all come through is refused when it is first compiled, so a
 mistake shows in the tests, never as a wrong row. A value wanted lowered is passed lowered, as its own value.
 """
@@ -15,6 +18,7 @@ mistake shows in the tests, never as a wrong row. A value wanted lowered is pass
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
@@ -43,6 +47,45 @@ class _Compiled:
 
 _STRING_STAND_IN = "\x1fStandIn-{index}\x1f"
 _INTEGER_STAND_IN = -(2**62)
+_MOMENT_STAND_IN = datetime(1001, 1, 1, tzinfo=UTC)
+
+
+def _stand_ins(kinds: dict[str, type], values: dict) -> dict[str, object]:
+    """A value per name that nothing else in a query could equal, of the declared kind."""
+    stand_ins = {}
+    for index, (name, kind) in enumerate(kinds.items()):
+        if kind is str:
+            stand_ins[name] = _STRING_STAND_IN.format(index=index)
+        elif kind is datetime:
+            stand_ins[name] = _MOMENT_STAND_IN + timedelta(days=index, microseconds=index + 1)
+        else:
+            stand_ins[name] = _INTEGER_STAND_IN - index
+    if set(values) != set(stand_ins):
+        raise TypeError(f"expected the values {sorted(stand_ins)}, got {sorted(values)}")
+    return stand_ins
+
+
+def _parameters(raw_parameters, stand_ins: dict[str, object], what: str) -> tuple[tuple[str, object], ...]:
+    """Where each stand-in went among the compiled SQL's parameters; refuses a build that lost one."""
+    names = {stand_in: name for name, stand_in in stand_ins.items()}
+    parameters = []
+    for parameter in raw_parameters:
+        name = names.get(parameter) if isinstance(parameter, str | int | datetime) else None
+        parameters.append(("value", name) if name is not None else ("constant", parameter))
+    found = {item for kind, item in parameters if kind == "value"}
+    if found != set(stand_ins):
+        raise StandInLost(f"{what}: {sorted(set(stand_ins) - set(found))} did not reach the SQL")
+    return tuple(parameters)
+
+
+def _convert(row, converters, connection) -> list:
+    row = list(row)
+    for position, functions, expression in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[position] = value
+    return row
 
 
 class PreparedLookup:
@@ -79,12 +122,7 @@ class PreparedLookup:
         if row is None:
             return None
         if compiled.converters:
-            row = list(row)
-            for position, functions, expression in compiled.converters:
-                value = row[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[position] = value
+            row = _convert(row, compiled.converters, connection)
         instance = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_slice])
         for populator in compiled.related_populators:
             populator.populate(row, instance)
@@ -102,31 +140,20 @@ class PreparedLookup:
         return self._compile(shape, values)
 
     def _compile(self, shape, values) -> tuple[_Compiled, str]:
-        stand_ins = {}
-        for index, (name, kind) in enumerate(self._kinds.items()):
-            stand_ins[name] = _STRING_STAND_IN.format(index=index) if kind is str else _INTEGER_STAND_IN - index
-        if set(values) != set(stand_ins):
-            raise TypeError(f"expected the values {sorted(stand_ins)}, got {sorted(values)}")
+        stand_ins = _stand_ins(self._kinds, values)
         queryset = self._build(shape, **stand_ins)
         queryset = (queryset if self._ordered else queryset.order_by())[:1]
         alias = queryset.db
         compiler = queryset.query.get_compiler(using=alias)
         sql, raw_parameters = compiler.as_sql()
-        names = {stand_in: name for name, stand_in in stand_ins.items()}
-        parameters = []
-        for parameter in raw_parameters:
-            name = names.get(parameter) if isinstance(parameter, str | int) else None
-            parameters.append(("value", name) if name is not None else ("constant", parameter))
-        found = {item for kind, item in parameters if kind == "value"}
-        if found != set(stand_ins):
-            raise StandInLost(f"{self._model.__name__}: {sorted(set(stand_ins) - set(found))} did not reach the SQL")
+        parameters = _parameters(raw_parameters, stand_ins, self._model.__name__)
         select, klass_info = compiler.select, compiler.klass_info
         select_fields = klass_info["select_fields"]
         model_slice = slice(select_fields[0], select_fields[-1] + 1)
         converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
         compiled = _Compiled(
             sql=sql,
-            parameters=tuple(parameters),
+            parameters=parameters,
             model=klass_info["model"],
             init_list=tuple(column[0].target.attname for column in select[model_slice]),
             model_slice=model_slice,
@@ -140,3 +167,63 @@ class PreparedLookup:
             self._compiled[(shape, alias)] = compiled
             self._writes[shape] = queryset._for_write
         return compiled, alias
+
+
+@dataclass(frozen=True)
+class _CompiledRow:
+    sql: str
+    parameters: tuple[tuple[str, object], ...]
+    names: tuple[str, ...]
+    converters: tuple[tuple[int, tuple, object], ...]
+
+    def parameters_for(self, values: dict) -> list:
+        return [values[item] if kind == "value" else item for kind, item in self.parameters]
+
+
+class PreparedRow:
+    """`build(shape, **values)` returns a `values()` queryset of which the first row is wanted; `fetch(shape,
+    **values)` answers that row as a dict of its names (None without a row), as iterating the queryset would,
+    compiling once per process and `shape`. It runs on the router's write database: such a row decides a
+    write (a limit, say), inside the transaction that holds the lock it depends on."""
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet], **kinds: type):
+        self._model = model
+        self._build = build
+        self._kinds = kinds
+        self._compiled: dict[tuple[Hashable, str], _CompiledRow] = {}
+        self._lock = threading.Lock()
+
+    def fetch(self, shape: Hashable = None, **values) -> dict | None:
+        alias = router.db_for_write(self._model)
+        compiled = self._compiled.get((shape, alias)) or self._compile(shape, values, alias)
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.parameters_for(values))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = _convert(row, compiled.converters, connection)
+        return dict(zip(compiled.names, row, strict=True))
+
+    def _compile(self, shape, values, alias) -> _CompiledRow:
+        stand_ins = _stand_ins(self._kinds, values)
+        queryset = self._build(shape, **stand_ins)[:1]
+        query = queryset.query
+        compiler = query.get_compiler(using=alias)
+        sql, raw_parameters = compiler.as_sql()
+        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        if len(names) != compiler.col_count:
+            raise TypeError(f"{self._model.__name__}: build a values() queryset, naming each column")
+        converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
+        compiled = _CompiledRow(
+            sql=sql,
+            parameters=_parameters(raw_parameters, stand_ins, self._model.__name__),
+            names=names,
+            converters=tuple(
+                (position, tuple(functions), expression) for position, (functions, expression) in converters.items()
+            ),
+        )
+        with self._lock:
+            self._compiled[(shape, alias)] = compiled
+        return compiled

@@ -194,7 +194,7 @@ def otp_user_identifiers_in_use(*, organization_ids: set[int], values: dict[str,
     for start in range(0, longest, IDENTIFIERS_PER_QUERY):
         # Each in the form the identifier's partial unique index on (lower(field), organization) serves.
         conditions = [
-            Q(**{f"{name}__lower__in": found[start : start + IDENTIFIERS_PER_QUERY]}) & ~Q(**{name: ""})
+            Q(**{f"{name}__lower__in": found[start : start + IDENTIFIERS_PER_QUERY], f"{name}__is_set": True})
             for name, found in lowered.items()
             if found[start : start + IDENTIFIERS_PER_QUERY]
         ]

@@ -8,7 +8,7 @@ locks the code's row, so parallel guesses are counted one by one and only one ca
 import functools
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +29,7 @@ from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
-from otpusers.prepared import PreparedLookup
+from otpusers.prepared import PreparedLookup, PreparedRow
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -179,13 +179,8 @@ def _daily_budget(scope: str) -> Q:
     return store if scope == Scope.STORE_LOGIN else ~store
 
 
-def _recent_codes(person: OtpUser, scope: str, now) -> dict:
-    """What the limits and the supersede need to know of the person's codes, in one query over the index on
-    (person, created_at): codes sent in the daily window, the oldest of them, the last send for the scope,
-    and the scope's outstanding codes. Must run under the person's row lock, after it is taken, so that it
-    sees every code a parallel issue committed."""
-    cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
-    in_window = Q(created_at__gt=now - DAILY_WINDOW) & _daily_budget(scope)
+def _recent_codes_query(store_login: bool, *, person_id, since, window_start, now, scope):
+    in_window = Q(created_at__gt=window_start) & _daily_budget(Scope.STORE_LOGIN if store_login else scope)
     outstanding = Q(
         scope=scope,
         consumed_at__isnull=True,
@@ -194,13 +189,44 @@ def _recent_codes(person: OtpUser, scope: str, now) -> dict:
         revoked_at__isnull=True,
         valid_until__gt=now,
     )
-    return IssuedCode.objects.filter(otp_user=person, created_at__gt=now - MAX_CODE_VALIDITY - cooldown).aggregate(
-        sent=Sum("send_count", filter=in_window, default=0),
-        oldest=Min("created_at", filter=in_window),
-        last_sent=Max("last_sent_at", filter=Q(scope=scope)),
-        outstanding=Count("id", filter=outstanding),
-        readable_outstanding=Count("id", filter=outstanding & ~Q(code_sealed="")),
+    return (
+        IssuedCode.objects.filter(otp_user_id=person_id, created_at__gt=since)
+        .order_by()
+        .values("otp_user_id")
+        .annotate(
+            sent=Sum("send_count", filter=in_window, default=0),
+            oldest=Min("created_at", filter=in_window),
+            last_sent=Max("last_sent_at", filter=Q(scope=scope)),
+            outstanding=Count("id", filter=outstanding),
+            readable_outstanding=Count("id", filter=outstanding & ~Q(code_sealed="")),
+        )
     )
+
+
+RECENT_CODES = PreparedRow(
+    IssuedCode, _recent_codes_query, person_id=int, since=datetime, window_start=datetime, now=datetime, scope=str
+)
+NO_RECENT_CODES = {"sent": 0, "oldest": None, "last_sent": None, "outstanding": 0, "readable_outstanding": 0}
+
+
+def _recent_codes(person: OtpUser, scope: str, now) -> dict:
+    """What the limits and the supersede need to know of the person's codes, in one query over the index on
+    (person, created_at): codes sent in the daily window, the oldest of them, the last send for the scope,
+    and the scope's outstanding codes. Must run under the person's row lock, after it is taken, so that it
+    sees every code a parallel issue committed."""
+    cooldown = timedelta(seconds=person.organization.resend_cooldown_seconds)
+    return RECENT_CODES.fetch(
+        scope == Scope.STORE_LOGIN,
+        person_id=person.pk,
+        since=now - MAX_CODE_VALIDITY - cooldown,
+        window_start=now - DAILY_WINDOW,
+        now=now,
+        scope=scope,
+    ) or dict(NO_RECENT_CODES)
+
+
+def _outstanding(person: OtpUser, scope: str, now):
+    return IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
 
 
 def _daily_refusal(person: OtpUser, recent: dict) -> DailyLimitReached | None:
@@ -298,11 +324,10 @@ def code_issue(
             now = timezone.now()
             recent = _recent_codes(person, scope, now)
             issued, plaintext, resent = None, "", False
-            outstanding = IssuedCode.objects.outstanding(now).filter(otp_user=person, scope=scope)
             refusal = _daily_refusal(person, recent)
             current = None
             if refusal is None and resend_outstanding and recent["readable_outstanding"]:
-                current = next(iter(outstanding.order_by("-created_at", "-id")[:1]), None)
+                current = next(iter(_outstanding(person, scope, now).order_by("-created_at", "-id")[:1]), None)
                 if current is not None and not current.code_sealed:
                     current = None
             if refusal is None and current is None:
@@ -318,7 +343,7 @@ def code_issue(
                     issued, resent = current, True
                 else:
                     if recent["outstanding"]:
-                        outstanding.update(superseded_at=now)
+                        _outstanding(person, scope, now).update(superseded_at=now)
                     issued, plaintext = _new_code(
                         person=person,
                         identifier_type=identifier_type,
@@ -558,6 +583,32 @@ def code_verify(
     ).outcome
 
 
+def _readable_code(field: str, *, organization_id: int, lowered: str, scope: str, now, since):
+    person = (
+        OtpUser.objects.filter(organization_id=organization_id).with_identifier(field, lowered, lowered=lowered)
+    ).as_one_id()
+    return (
+        IssuedCode.objects.outstanding(now)
+        .filter(otp_user=person, scope=scope, created_at__gte=since)
+        .exclude(code_sealed="")
+        .order_by("-created_at", "-id")
+    )
+
+
+# The newest readable code of the person an identifier names, for the scope, issued since a moment: the
+# Capillary read-back, compiled once per identifier.
+READABLE_CODE = PreparedLookup(
+    IssuedCode,
+    _readable_code,
+    ordered=True,
+    organization_id=int,
+    lowered=str,
+    scope=str,
+    now=datetime,
+    since=datetime,
+)
+
+
 def code_read_back(
     *,
     organization: Organization,
@@ -593,19 +644,16 @@ def code_read_back(
     issued = None
     if identifier_value:
         # The person and their code in one query; the person alone only when there is no code, to audit why.
-        candidates = (
-            IssuedCode.objects.outstanding(now)
-            .filter(
-                otp_user=OtpUser.objects.filter(organization=organization)
-                .with_identifier(_identifier_field(identifier_type), identifier_value)
-                .as_one_id(),
-                scope=scope,
-            )
-            .exclude(code_sealed="")
+        # Any age without a threshold: the code's own validity bounds it.
+        since = now - (timedelta(seconds=threshold_seconds) if threshold_seconds is not None else MAX_CODE_VALIDITY)
+        issued = READABLE_CODE.one_or_none(
+            _identifier_field(identifier_type),
+            organization_id=organization.pk,
+            lowered=identifier_value.lower(),
+            scope=scope,
+            now=now,
+            since=since,
         )
-        if threshold_seconds is not None:
-            candidates = candidates.filter(created_at__gte=now - timedelta(seconds=threshold_seconds))
-        issued = next(iter(candidates.order_by("-created_at", "-id")[:1]), None)
     if issued is None:
         person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
         if person is None:

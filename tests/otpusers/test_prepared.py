@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from otpusers.audit import Actor, audit_record
 from otpusers.models import AppAccess, AuditEvent, OtpUser, one_or_none
-from otpusers.prepared import PreparedLookup, StandInLost
+from otpusers.prepared import PreparedLookup, PreparedRow, StandInLost
 from tests.factories import AppAccessFactory, OrganizationFactory, OtpUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +155,72 @@ def test_a_locking_lookup_asks_the_router_for_the_write_database(settings):
     with transaction.atomic():
         assert lookup.one_or_none(email="locked@example.com") == person
         assert lookup.one_or_none(email="locked@example.com") == person  # the compiled statement, same database
+
+
+def codes_of(shape, *, person_id: int, since):
+    from django.db.models import Count, Max
+
+    return (
+        AppAccess.objects.filter(otp_user_id=person_id, created_at__gt=since)
+        .order_by()
+        .values("otp_user_id")
+        .annotate(accesses=Count("id"), newest=Max("created_at"))
+    )
+
+
+def test_a_row_is_the_queryset_s_first_row_compiled_once(django_assert_num_queries):
+    from datetime import UTC, datetime, timedelta
+
+    person = OtpUserFactory()
+    older, newer = AppAccessFactory(otp_user=person), AppAccessFactory(otp_user=person)
+    noon = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    AppAccess.objects.filter(pk=older.pk).update(created_at=noon)
+    AppAccess.objects.filter(pk=newer.pk).update(created_at=noon + timedelta(hours=1))
+    AppAccessFactory()  # someone else's
+    built = Built(codes_of)
+    row = PreparedRow(AppAccess, built, person_id=int, since=datetime)
+    since = noon - timedelta(seconds=1)
+    with django_assert_num_queries(1):
+        found = row.fetch(person_id=person.pk, since=since)
+    assert found == next(iter(codes_of(None, person_id=person.pk, since=since)))
+    assert found == {"otp_user_id": person.pk, "accesses": 2, "newest": noon + timedelta(hours=1)}
+    # Only the values change: a later moment leaves the newer one, a moment after both no row at all.
+    assert row.fetch(person_id=person.pk, since=noon)["accesses"] == 1
+    assert row.fetch(person_id=person.pk, since=noon + timedelta(hours=1)) is None
+    assert built.calls == 1
+
+
+def test_a_moment_that_does_not_reach_the_sql_as_given_is_refused():
+    from datetime import datetime, timedelta
+
+    person = OtpUserFactory()
+    row = PreparedRow(
+        AppAccess,
+        lambda shape, *, person_id, since: codes_of(shape, person_id=person_id, since=since + timedelta(days=1)),
+        person_id=int,
+        since=datetime,
+    )
+    with pytest.raises(StandInLost):
+        row.fetch(person_id=person.pk, since=person.created_at)
+
+
+def test_a_row_needs_a_values_queryset():
+    row = PreparedRow(OtpUser, lambda shape, *, person_id: OtpUser.objects.filter(pk=person_id), person_id=int)
+    with pytest.raises(TypeError):
+        row.fetch(person_id=1)
+
+
+def test_a_row_is_read_on_the_write_database(settings):
+    """It decides a write inside the transaction that holds the lock; a replica would not see that
+    transaction's rows."""
+    from datetime import datetime, timedelta
+
+    from django.db import transaction
+
+    person = OtpUserFactory()
+    settings.DATABASE_ROUTERS = [f"{__name__}.ReadsOnAReplica"]
+    row = PreparedRow(AppAccess, codes_of, person_id=int, since=datetime)
+    with transaction.atomic():
+        access = AppAccessFactory(otp_user=person)
+        found = row.fetch(person_id=person.pk, since=access.created_at - timedelta(seconds=1))
+    assert found["accesses"] == 1
