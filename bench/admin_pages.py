@@ -3,6 +3,7 @@ HTTP against the same gunicorn as a signed-in superuser. Changelists and filters
 registry, so a new admin is measured without a change here."""
 
 import http.client
+import os
 import statistics
 import sys
 import time
@@ -100,7 +101,10 @@ def measure(*, port: int, superuser_id: int, ids: BulkIds, scale: Scale) -> list
     access_public_id = AppAccess.objects.filter(pk=ids.accesses + 7).values_list("public_id", flat=True).get()
     terms = [f"p{middle}@bench.example", f"p{middle // 10}", code_public_id, access_public_id]
     results = []
+    only = os.environ.get("ADMIN_PAGES", "")  # e.g. ADMIN_PAGES=IssuedCode: the pages whose label has it
     for label, path, query in _pages(superuser, terms):
+        if only and only not in label:
+            continue
         url = f"{path}?{query}" if query else path
         timings, status = [], 0
         for _ in range(REPEATS):
