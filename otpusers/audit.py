@@ -6,6 +6,10 @@ from django.db import models
 
 from otpusers.choices import ActorType, Outcome
 from otpusers.models import ApiKey, AuditEvent, Organization
+from otpusers.prepared import PreparedInsert
+
+# Every audited request writes one event: its INSERT is composed once per process (see PreparedInsert).
+AUDIT_INSERT = PreparedInsert(AuditEvent)
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def audit_record(
     reason: str = "",
     detail: dict | None = None,
 ) -> AuditEvent:
-    """Writes one audit event: a single INSERT."""
+    """Writes one audit event: a single INSERT, composed once per process."""
     event = audit_event(
         actor=actor,
         action=action,
@@ -74,8 +78,7 @@ def audit_record(
         reason=reason,
         detail=detail,
     )
-    event.save(force_insert=True)
-    return event
+    return AUDIT_INSERT.save(event)
 
 
 def audit_event(

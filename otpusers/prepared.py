@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 
 class StandInLost(Exception):
@@ -32,8 +33,8 @@ class StandInLost(Exception):
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    # For each parameter of the SQL: ("value", name) for a stand-in, ("constant", value) otherwise.
-    parameters: tuple[tuple[str, object], ...]
+    # For each parameter of the SQL: ("value", name, adapt) for a stand-in, ("constant", value, None) otherwise.
+    parameters: tuple[tuple[str, object, Callable | None], ...]
     model: type[Model]
     init_list: tuple[str, ...]
     model_slice: slice
@@ -42,7 +43,7 @@ class _Compiled:
     converters: tuple[tuple[int, tuple, object], ...]
 
     def parameters_for(self, values: dict) -> list:
-        return [values[item] if kind == "value" else item for kind, item in self.parameters]
+        return _substituted(self.parameters, values)
 
 
 _STRING_STAND_IN = "\x1fStandIn-{index}\x1f"
@@ -65,17 +66,37 @@ def _stand_ins(kinds: dict[str, type], values: dict) -> dict[str, object]:
     return stand_ins
 
 
-def _parameters(raw_parameters, stand_ins: dict[str, object], what: str) -> tuple[tuple[str, object], ...]:
-    """Where each stand-in went among the compiled SQL's parameters; refuses a build that lost one."""
-    names = {stand_in: name for name, stand_in in stand_ins.items()}
+def _parameters(
+    raw_parameters, stand_ins: dict[str, object], what: str, connection
+) -> tuple[tuple[str, object, Callable | None], ...]:
+    """Where each stand-in went among the compiled SQL's parameters, and how its value is adapted there (a
+    backend that stores moments as text, SQLite, gets the text); refuses a build that lost a stand-in."""
+    names = {}
+    for name, stand_in in stand_ins.items():
+        names[stand_in] = (name, None)
+        if isinstance(stand_in, datetime):
+            adapt = connection.ops.adapt_datetimefield_value
+            if (adapted := adapt(stand_in)) != stand_in:
+                names[adapted] = (name, adapt)
     parameters = []
     for parameter in raw_parameters:
-        name = names.get(parameter) if isinstance(parameter, str | int | datetime) else None
-        parameters.append(("value", name) if name is not None else ("constant", parameter))
-    found = {item for kind, item in parameters if kind == "value"}
+        found = names.get(parameter) if isinstance(parameter, str | int | datetime) else None
+        parameters.append(("value", *found) if found is not None else ("constant", parameter, None))
+    found = {item for kind, item, _ in parameters if kind == "value"}
     if found != set(stand_ins):
         raise StandInLost(f"{what}: {sorted(set(stand_ins) - set(found))} did not reach the SQL")
     return tuple(parameters)
+
+
+def _substituted(parameters: tuple, values: dict) -> list:
+    substituted = []
+    for kind, item, adapt in parameters:
+        if kind == "constant":
+            substituted.append(item)
+        else:
+            value = values[item]
+            substituted.append(adapt(value) if adapt is not None and value is not None else value)
+    return substituted
 
 
 def _convert(row, converters, connection) -> list:
@@ -146,7 +167,7 @@ class PreparedLookup:
         alias = queryset.db
         compiler = queryset.query.get_compiler(using=alias)
         sql, raw_parameters = compiler.as_sql()
-        parameters = _parameters(raw_parameters, stand_ins, self._model.__name__)
+        parameters = _parameters(raw_parameters, stand_ins, self._model.__name__, connections[alias])
         select, klass_info = compiler.select, compiler.klass_info
         select_fields = klass_info["select_fields"]
         model_slice = slice(select_fields[0], select_fields[-1] + 1)
@@ -172,12 +193,12 @@ class PreparedLookup:
 @dataclass(frozen=True)
 class _CompiledRow:
     sql: str
-    parameters: tuple[tuple[str, object], ...]
+    parameters: tuple[tuple[str, object, Callable | None], ...]
     names: tuple[str, ...]
     converters: tuple[tuple[int, tuple, object], ...]
 
     def parameters_for(self, values: dict) -> list:
-        return [values[item] if kind == "value" else item for kind, item in self.parameters]
+        return _substituted(self.parameters, values)
 
 
 class PreparedRow:
@@ -218,12 +239,93 @@ class PreparedRow:
         converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
         compiled = _CompiledRow(
             sql=sql,
-            parameters=_parameters(raw_parameters, stand_ins, self._model.__name__),
+            parameters=_parameters(raw_parameters, stand_ins, self._model.__name__, connections[alias]),
             names=names,
             converters=tuple(
                 (position, tuple(functions), expression) for position, (functions, expression) in converters.items()
             ),
         )
+        with self._lock:
+            self._compiled[(shape, alias)] = compiled
+        return compiled
+
+
+class PreparedInsert:
+    """`save(instance)` inserts a new row of `model` as `instance.save(force_insert=True)` would, with the
+    INSERT composed once per process and database: for rows written on every request (audit events), where
+    save()'s machinery costs more CPU than PostgreSQL takes to run the statement. The values are prepared as
+    Django prepares them (pre_save, then get_db_prep_save); the database's returned columns (the primary key)
+    are set on the instance. No pre_save or post_save signal is sent: nothing listens for these models."""
+
+    def __init__(self, model: type[Model]):
+        self._model = model
+        meta = model._meta
+        self._fields = tuple(field for field in meta.local_concrete_fields if not field.generated)
+        self._fields = tuple(field for field in self._fields if field is not meta.auto_field)
+        self._returning = tuple(meta.db_returning_fields)
+        self._compiled: dict[str, tuple[str, tuple, object]] = {}
+        self._lock = threading.Lock()
+
+    def save(self, instance: Model) -> Model:
+        if instance.pk is not None or not isinstance(instance, self._model):
+            raise TypeError(f"a new {self._model.__name__} is inserted, without a primary key")
+        alias = router.db_for_write(self._model, instance=instance)
+        compiled = self._compiled.get(alias) or self._compile(alias, instance)
+        sql, returning_parameters, compiler = compiled
+        parameters = [compiler.prepare_value(field, compiler.pre_save_val(field, instance)) for field in self._fields]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, [*parameters, *returning_parameters])
+            returned = cursor.fetchone() if self._returning else ()
+        for field, value in zip(self._returning, returned, strict=True):
+            setattr(instance, field.attname, value)
+        instance._state.adding = False
+        instance._state.db = alias
+        return instance
+
+    def _compile(self, alias: str, instance: Model) -> tuple[str, tuple, object]:
+        query = InsertQuery(self._model)
+        query.insert_values(self._fields, [instance])
+        compiler = query.get_compiler(using=alias)
+        compiler.returning_fields = list(self._returning)
+        [(sql, parameters)] = compiler.as_sql()
+        returning_parameters = tuple(getattr(compiler, "returning_params", ()) or ())
+        if len(parameters) != len(self._fields) + len(returning_parameters):
+            raise TypeError(f"{self._model.__name__}: the INSERT does not take one parameter per field")
+        if self._returning and not connections[alias].features.can_return_columns_from_insert:
+            raise TypeError(f"{alias}: the database cannot return the inserted row's columns")
+        compiled = (sql, returning_parameters, compiler)
+        with self._lock:
+            self._compiled[alias] = compiled
+        return compiled
+
+
+class PreparedUpdate:
+    """`run(shape, **values)` does what `queryset.update(**changes)` does for `build(shape, **values)` →
+    (queryset, changes), compiled once per process, database and shape; answers the rows changed. A moment
+    value may be None (its column set to NULL)."""
+
+    def __init__(self, model: type[Model], build: Callable[..., tuple[QuerySet, dict]], **kinds: type):
+        self._model = model
+        self._build = build
+        self._kinds = kinds
+        self._compiled: dict[tuple[Hashable, str], tuple[str, tuple]] = {}
+        self._lock = threading.Lock()
+
+    def run(self, shape: Hashable = None, **values) -> int:
+        alias = router.db_for_write(self._model)
+        compiled = self._compiled.get((shape, alias)) or self._compile(shape, values, alias)
+        sql, parameters = compiled
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, _substituted(parameters, values))
+            return cursor.rowcount
+
+    def _compile(self, shape, values, alias) -> tuple[str, tuple]:
+        stand_ins = _stand_ins(self._kinds, values)
+        queryset, changes = self._build(shape, **stand_ins)
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(changes)
+        sql, raw_parameters = query.get_compiler(using=alias).as_sql()
+        compiled = (sql, _parameters(raw_parameters, stand_ins, self._model.__name__, connections[alias]))
         with self._lock:
             self._compiled[(shape, alias)] = compiled
         return compiled

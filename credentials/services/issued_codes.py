@@ -29,7 +29,7 @@ from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
-from otpusers.prepared import PreparedLookup, PreparedRow
+from otpusers.prepared import PreparedLookup, PreparedRow, PreparedUpdate
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -437,6 +437,17 @@ def _person_and_latest_code(
     (None, None)."""
     if not value:
         return None, None
+    if connection.vendor != "postgresql":
+        # SQLite (`make run`) has no LATERAL; its transactions take the write lock at BEGIN (settings), so
+        # two statements decide as safely as one there.
+        person = otp_user_find(organization=organization, identifier_type=identifier_type, value=value)
+        if person is None:
+            return None, None
+        latest = IssuedCode.objects.filter(otp_user=person, scope=scope, superseded_at__isnull=True)
+        issued = next(iter(latest.select_for_update().order_by("-created_at", "-id")[:1]), None)
+        if issued is not None:
+            issued.otp_user = person
+        return person, issued
     people_sql, people_params = PERSON_BY_IDENTIFIER.statement(
         (_identifier_field(identifier_type), False), organization_id=organization.pk, lowered=value.lower()
     )
@@ -487,6 +498,17 @@ def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     return VerifyOutcome.WRONG
 
 
+def _checked_code(shape, *, code_id: int, consumed_at, attempts: int, locked_at):
+    changes = {"consumed_at": consumed_at, "attempts": attempts, "locked_at": locked_at}
+    return IssuedCode.objects.filter(pk=code_id), changes
+
+
+# What a check changes on the code it judged (the same UPDATE whatever the outcome), compiled once.
+CHECKED_CODE = PreparedUpdate(
+    IssuedCode, _checked_code, code_id=int, consumed_at=datetime, attempts=int, locked_at=datetime
+)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     outcome: VerifyOutcome
@@ -531,7 +553,8 @@ def code_check(
         if reason is not None:
             outcome = reason
         changed = issued if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG) else None
-        IssuedCode.objects.filter(pk=changed.pk if changed else NO_ROW).update(
+        CHECKED_CODE.run(
+            code_id=changed.pk if changed else NO_ROW,
             consumed_at=changed.consumed_at if changed else None,
             attempts=changed.attempts if changed else 0,
             locked_at=changed.locked_at if changed else None,

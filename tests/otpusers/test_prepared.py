@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from otpusers.audit import Actor, audit_record
 from otpusers.models import AppAccess, AuditEvent, OtpUser, one_or_none
-from otpusers.prepared import PreparedLookup, PreparedRow, StandInLost
+from otpusers.prepared import PreparedInsert, PreparedLookup, PreparedRow, PreparedUpdate, StandInLost
 from tests.factories import AppAccessFactory, OrganizationFactory, OtpUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -224,3 +224,75 @@ def test_a_row_is_read_on_the_write_database(settings):
         access = AppAccessFactory(otp_user=person)
         found = row.fetch(person_id=person.pk, since=access.created_at - timedelta(seconds=1))
     assert found["accesses"] == 1
+
+
+def test_an_insert_writes_what_save_writes_in_one_statement(django_assert_num_queries):
+    from otpusers.audit import audit_event
+
+    organization = OrganizationFactory()
+    actor = Actor(type="api_key", label="key", client_ip="192.0.2.7", request_id="req-9")
+    insert = PreparedInsert(AuditEvent)
+    made = [audit_event(actor=actor, action="x.y", organization=organization, detail={"n": n}) for n in (1, 2)]
+    saved = audit_event(actor=actor, action="x.y", organization=organization, detail={"n": 1})
+    saved.save(force_insert=True)
+    with django_assert_num_queries(1):
+        insert.save(made[0])
+    insert.save(made[1])
+    assert made[0].pk and made[1].pk == made[0].pk + 1 and not made[0]._state.adding
+    rows = {event.pk: event for event in AuditEvent.objects.filter(pk__in=[made[0].pk, made[1].pk, saved.pk])}
+
+    def written(event):
+        return {
+            f.attname: getattr(event, f.attname)
+            for f in AuditEvent._meta.concrete_fields
+            if f.attname not in {"id", "created_at"}
+        }
+
+    assert written(rows[made[0].pk]) == written(rows[saved.pk])
+    assert rows[made[1].pk].detail == {"n": 2} and rows[made[0].pk].created_at is not None
+
+
+def test_an_insert_is_for_new_rows_only():
+    event = audit_record(actor=Actor.system("tests"), action="x.y", organization=None)
+    with pytest.raises(TypeError):
+        PreparedInsert(AuditEvent).save(event)
+
+
+def test_an_update_changes_what_the_queryset_s_update_changes_compiled_once(django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    first, second = AppAccessFactory(), AppAccessFactory()
+    built = Built(
+        lambda shape, *, access_id, used, at: (
+            AppAccess.objects.filter(pk=access_id),
+            {"downloads_used": used, "last_download_at": at},
+        )
+    )
+    update = PreparedUpdate(AppAccess, built, access_id=int, used=int, at=datetime)
+    moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    with django_assert_num_queries(1):
+        assert update.run(access_id=first.pk, used=3, at=moment) == 1
+    assert update.run(access_id=second.pk, used=1, at=None) == 1
+    assert update.run(access_id=0, used=1, at=None) == 0
+    assert built.calls == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.downloads_used, first.last_download_at) == (3, moment)
+    assert (second.downloads_used, second.last_download_at) == (1, None)
+
+
+def test_a_moment_stored_as_text_is_substituted_as_text():
+    """SQLite (make run) stores moments as text: the stand-in reaches the SQL adapted, and so must the value."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db.utils import ConnectionHandler
+
+    from otpusers import prepared
+
+    sqlite = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})["default"]
+    stand_ins = prepared._stand_ins({"since": datetime, "person_id": int}, {"since": None, "person_id": None})
+    adapted = sqlite.ops.adapt_datetimefield_value
+    raw = [stand_ins["person_id"], adapted(stand_ins["since"]), "constant"]
+    parameters = prepared._parameters(raw, stand_ins, "test", sqlite)
+    moment = datetime(2026, 11, 29, 12, tzinfo=UTC) + timedelta(microseconds=5)
+    assert prepared._substituted(parameters, {"since": moment, "person_id": 7}) == [7, adapted(moment), "constant"]

@@ -92,6 +92,26 @@ def _key_access(column: str, *, organization: str, access_id: str, store_id: str
 KEY_ACCESS = PreparedLookup(AppAccess, _key_access, organization=str, access_id=str, store_id=str, organization_id=int)
 
 
+def _key_publication(column: str, *, organization: str, publication_id: str, store_id: str, organization_id: int):
+    return PublishedApplication.objects.select_related("store__organization").filter(
+        **{f"store__organization__{column}": organization},
+        public_id=publication_id,
+        store__public_id=store_id,
+        store__organization_id=organization_id,
+    )
+
+
+# A published application an API key names by path (the retrieve below), compiled once, as KEY_ACCESS.
+KEY_PUBLICATION = PreparedLookup(
+    PublishedApplication,
+    _key_publication,
+    organization=str,
+    publication_id=str,
+    store_id=str,
+    organization_id=int,
+)
+
+
 def one_or_404(queryset):
     """The one object of a lookup by unique keys, without the model's ordering; else 404 3001."""
     try:
@@ -395,5 +415,21 @@ class PublishedApplicationViewSet(SurfaceViewSet):
         publication_id = normalize_public_id(self.kwargs.get(self.lookup_url_kwarg))
         if publication_id is None:
             raise NotFound()
-        publication = one_or_404(self._in_path().select_related("store__organization").filter(public_id=publication_id))
+        store_id = normalize_public_id(self.kwargs.get("storeId"))
+        reference = organization_reference(self.kwargs.get("organizationId"))
+        if isinstance(request.auth, ApiKey) and store_id is not None and reference is not None:
+            column, organization = reference
+            publication = KEY_PUBLICATION.one_or_none(
+                column,
+                organization=organization,
+                publication_id=publication_id,
+                store_id=store_id,
+                organization_id=request.auth.organization_id,
+            )
+            if publication is None:
+                raise NotFound()
+        else:
+            publication = one_or_404(
+                self._in_path().select_related("store__organization").filter(public_id=publication_id)
+            )
         return Response({"status": True, "data": self.get_serializer(publication).data})
