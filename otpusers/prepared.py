@@ -123,7 +123,7 @@ class PreparedLookup:
         self._build = build
         self._ordered = ordered
         self._kinds = kinds
-        self._compiled: dict[tuple[Hashable, str], _Compiled] = {}
+        self._compiled: dict[tuple[Hashable, int, str], _Compiled] = {}
         # Per shape, whether its queryset writes (select_for_update): the router then names the database, as
         # Django's QuerySet.db does.
         self._writes: dict[Hashable, bool] = {}
@@ -140,8 +140,22 @@ class PreparedLookup:
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, compiled.parameters_for(values))
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instance(compiled, row, alias, connection)
+
+    def first(self, shape: Hashable, count: int, **values) -> list:
+        """The first `count` rows of an ordered lookup, as `list(build(shape, **values)[:count])` would
+        answer them; compiled once per `count` as well."""
+        if not self._ordered:
+            raise TypeError("first() is for an ordered lookup")
+        compiled, alias = self._compiled_for(shape, values, count)
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.parameters_for(values))
+            rows = cursor.fetchall()
+        return [self._instance(compiled, row, alias, connection) for row in rows]
+
+    @staticmethod
+    def _instance(compiled: _Compiled, row, alias: str, connection):
         if compiled.converters:
             row = _convert(row, compiled.converters, connection)
         instance = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_slice])
@@ -151,19 +165,19 @@ class PreparedLookup:
             setattr(instance, name, row[position])
         return instance
 
-    def _compiled_for(self, shape, values) -> tuple[_Compiled, str]:
+    def _compiled_for(self, shape, values, rows: int = 1) -> tuple[_Compiled, str]:
         writes = self._writes.get(shape)
         if writes is not None:
             alias = (router.db_for_write if writes else router.db_for_read)(self._model)
-            compiled = self._compiled.get((shape, alias))
+            compiled = self._compiled.get((shape, rows, alias))
             if compiled is not None:
                 return compiled, alias
-        return self._compile(shape, values)
+        return self._compile(shape, values, rows)
 
-    def _compile(self, shape, values) -> tuple[_Compiled, str]:
+    def _compile(self, shape, values, rows: int) -> tuple[_Compiled, str]:
         stand_ins = _stand_ins(self._kinds, values)
         queryset = self._build(shape, **stand_ins)
-        queryset = (queryset if self._ordered else queryset.order_by())[:1]
+        queryset = (queryset if self._ordered else queryset.order_by())[:rows]
         alias = queryset.db
         compiler = queryset.query.get_compiler(using=alias)
         sql, raw_parameters = compiler.as_sql()
@@ -185,7 +199,7 @@ class PreparedLookup:
             ),
         )
         with self._lock:
-            self._compiled[(shape, alias)] = compiled
+            self._compiled[(shape, rows, alias)] = compiled
             self._writes[shape] = queryset._for_write
         return compiled, alias
 

@@ -296,3 +296,20 @@ def test_a_moment_stored_as_text_is_substituted_as_text():
     parameters = prepared._parameters(raw, stand_ins, "test", sqlite)
     moment = datetime(2026, 11, 29, 12, tzinfo=UTC) + timedelta(microseconds=5)
     assert prepared._substituted(parameters, {"since": moment, "person_id": 7}) == [7, adapted(moment), "constant"]
+
+
+def test_the_first_rows_of_an_ordered_lookup_as_the_queryset_slices_them(django_assert_num_queries):
+    person = OtpUserFactory()
+    accesses = [AppAccessFactory(otp_user=person) for _ in range(3)]
+    AppAccessFactory()  # someone else's
+    built = Built(lambda shape, *, person_id, after: AppAccess.objects.filter(otp_user_id=person_id, id__gt=after))
+    lookup = PreparedLookup(
+        AppAccess, lambda shape, **values: built(shape, **values).order_by("id"), ordered=True, person_id=int, after=int
+    )
+    with django_assert_num_queries(1):
+        assert lookup.first(None, 2, person_id=person.pk, after=0) == accesses[:2]
+    assert lookup.first(None, 2, person_id=person.pk, after=accesses[1].pk) == accesses[2:]
+    assert lookup.first(None, 5, person_id=person.pk, after=0) == accesses
+    assert built.calls == 2  # once per count
+    with pytest.raises(TypeError):
+        PreparedLookup(AppAccess, built, person_id=int, after=int).first(None, 2, person_id=person.pk, after=0)

@@ -54,6 +54,24 @@ def _key_card(shape, *, client: str, user: str, user_lowered: str, ext_id: str, 
 KEY_CARD = PreparedLookup(OtpCard, _key_card, client=str, user=str, user_lowered=str, ext_id=str, organization_id=int)
 
 
+def _key_cards(shape, *, client: str, user: str, user_lowered: str, after: int, organization_id: int):
+    """What OtpCredentialViewSet.list asks for an API key's call: the path user's cards after a position."""
+    people = OtpUser.objects.filter(organization__ext_id=client, organization_id=organization_id).with_identifier(
+        "ext_id", user, exact_case=True, lowered=user_lowered
+    )
+    return (
+        OtpCard.objects.filter(otp_user=people.as_one_id(), organization_id=organization_id, id__gt=after)
+        .select_related("policy", "otp_user", "organization")
+        .order_by("id")
+    )
+
+
+# A page of the path user's cards for an API key (the list), compiled once per page size.
+KEY_CARDS = PreparedLookup(
+    OtpCard, _key_cards, ordered=True, client=str, user=str, user_lowered=str, after=int, organization_id=int
+)
+
+
 class NevisUserMixin:
     """Resolves the path's client and user within what the caller may see; anything else is errors.noRecord.
     A self-admin token may only name its own client and user."""
@@ -223,7 +241,20 @@ class OtpCredentialViewSet(NevisUserMixin, SurfaceViewSet):
         page = serializers.CredentialPageQuerySerializer(data=request.query_params)
         page.is_valid(raise_exception=True)
         limit = page.validated_data.get("limit") or 100
-        cards = list(self.get_queryset().filter(id__gt=page.validated_data.get("after", 0))[: limit + 1])
+        after = page.validated_data.get("after", 0)
+        if isinstance(request.auth, ApiKey):
+            client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
+            cards = KEY_CARDS.first(
+                None,
+                limit + 1,
+                client=client,
+                user=user,
+                user_lowered=user.lower(),
+                after=after,
+                organization_id=request.auth.organization_id,
+            )
+        else:
+            cards = list(self.get_queryset().filter(id__gt=after)[: limit + 1])
         if not cards:
             self.person  # noqa: B018 - an unknown user is errors.noRecord, a user with no card an empty page
         more = len(cards) > limit
