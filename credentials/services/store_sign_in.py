@@ -13,21 +13,30 @@ from otpusers import services as otpuser_services
 from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
-from otpusers.models import AppAccess, OtpUser, PublishedApplication, one_or_none
+from otpusers.models import AppAccess, OtpUser, PublishedApplication
+from otpusers.prepared import PreparedLookup
+
+
+def _access_query(shape, *, published_application_id: int, lowered: str):
+    people = OtpUser.objects.filter(
+        organization__stores__published_applications=published_application_id
+    ).with_identifier("email", lowered, lowered=lowered)
+    return AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
+        published_application_id=published_application_id, otp_user=people.as_one_id()
+    )
+
+
+# The access of the person an email names to an application (every store-page sign-in), compiled once.
+ACCESS_BY_EMAIL = PreparedLookup(AppAccess, _access_query, published_application_id=int, lowered=str)
 
 
 def _access_for(published_application_id: int, email: str) -> AppAccess | None:
     """The access of the person with this email (in the application's organization) to the application,
     in one query: the unique index on the email finds the person, the unique (application, person) index
     the access."""
-    people = OtpUser.objects.filter(
-        organization__stores__published_applications=published_application_id
-    ).with_identifier("email", email)
-    return one_or_none(
-        AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
-            published_application_id=published_application_id, otp_user=people.as_one_id()
-        )
-    )
+    if not email:
+        return None
+    return ACCESS_BY_EMAIL.one_or_none(published_application_id=published_application_id, lowered=email.lower())
 
 
 def store_code_send(*, published_application_id: int, email: str, actor: Actor) -> None:
