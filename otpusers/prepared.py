@@ -266,10 +266,11 @@ class PreparedRow:
 
 class PreparedInsert:
     """`save(instance)` inserts a new row of `model` as `instance.save(force_insert=True)` would, with the
-    INSERT composed once per process and database: for rows written on every request (audit events), where
-    save()'s machinery costs more CPU than PostgreSQL takes to run the statement. The values are prepared as
-    Django prepares them (pre_save, then get_db_prep_save); the database's returned columns (the primary key)
-    are set on the instance. No pre_save or post_save signal is sent: nothing listens for these models."""
+    INSERT composed once per process and database: for rows written on hot paths (audit events, issued
+    codes), where save()'s machinery costs more CPU than PostgreSQL takes to run the statement. The values are
+    prepared as Django prepares them (pre_save, then get_db_prep_save); the database's returned columns (the
+    primary key) are set on the instance. No pre_save or post_save signal is sent: nothing listens for these
+    models."""
 
     def __init__(self, model: type[Model]):
         self._model = model

@@ -117,3 +117,33 @@ def test_the_import_bench_file_names_every_identifier_once_per_person():
     columns = list(zip(*(line.split(",") for line in lines[1:]), strict=True))
     for name in ("email", "mobile", "external_id", "wechat_id", "user_name", "ext_id"):
         assert len(set(columns[HEADER.index(name)])) == 1000, name
+
+
+def test_cpu_per_request_is_each_part_s_seconds_over_the_requests():
+    from bench.run import CpuMeter, cpu_cell
+
+    before = {"app": 10.0, "db": 2.0, "wrk": 1.0}
+    after = {"app": 10.5, "db": 2.1, "wrk": 1.02}
+    assert CpuMeter.per_request(before, after, 250) == {"app_cpu_ms": 2.0, "db_cpu_ms": 0.4, "wrk_cpu_ms": 0.08}
+    assert CpuMeter.per_request(before, after, 0) == {}
+    row = {"app_cpu_ms": 2.0, "db_cpu_ms": 0.4, "floor_app_cpu_ms": 1.5, "floor_db_cpu_ms": 0.1}
+    assert cpu_cell(row) == "2.00 · 0.40 (1.50 · 0.10)"
+    assert cpu_cell({}) == ""
+
+
+def test_runs_side_by_side(tmp_path):
+    import json
+
+    from bench.compare import table
+
+    def run(name: str, ratio: float) -> dict:
+        return {"name": name, "kind": "read", "rps": 500.0, "ratio": ratio, "p99_ms": 20.0,
+                "statements_per_request": 2.2}  # fmt: skip
+
+    first, second = tmp_path / "50k.json", tmp_path / "1m.json"
+    first.write_text(json.dumps({"endpoints": [run("Applivery GET", 0.5)]}))
+    second.write_text(json.dumps({"endpoints": [run("Applivery GET", 0.6), run("store page GET", 0.8)]}))
+    lines = table([first, second]).splitlines()
+    assert lines[0] == "| endpoint | target | 50k | 1m | SQL/req | last two |"
+    assert lines[2] == "| Applivery GET | ≥ 60 % | 500 · 50 % · 20.0 | 500 · 60 % · 20.0 | 2.2 | +20 % |"
+    assert lines[3] == "| store page GET | ≥ 60 % | — | 500 · 80 % · 20.0 | 2.2 | — |"

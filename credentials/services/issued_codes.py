@@ -29,7 +29,7 @@ from otpusers.audit import Actor, audit_record
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
-from otpusers.prepared import PreparedLookup, PreparedRow, PreparedUpdate
+from otpusers.prepared import PreparedInsert, PreparedLookup, PreparedRow, PreparedUpdate
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -243,24 +243,32 @@ def _cooldown_refusal(person: OtpUser, recent: dict, now) -> CooldownActive | No
     return None
 
 
+# Issuing is the hot write of generate and send: the code's INSERT is composed once per process.
+NEW_CODE = PreparedInsert(IssuedCode)
+
+
 def _new_code(*, person: OtpUser, identifier_type: str, identifier_value: str, scope: str, now, **extra):
     organization = person.organization
     plaintext = codes.generate_code(organization.code_length, organization.code_alphabet)
     public_id = new_object_id()
-    issued = IssuedCode.objects.create(
-        organization=organization,
-        otp_user=person,
-        public_id=public_id,
-        identifier_type=identifier_type,
-        identifier_value=identifier_value,
-        scope=scope,
-        code_digest=codes.code_digest(key=hmac_key(), salt=public_id, code=plaintext),
-        code_sealed=crypto.seal(plaintext, associated_data=public_id) if organization.code_read_back_allowed else "",
-        valid_until=now + timedelta(seconds=organization.code_validity_seconds),
-        max_attempts=organization.code_max_attempts,
-        last_sent_at=now,
-        created_at=now,
-        **extra,
+    issued = NEW_CODE.save(
+        IssuedCode(
+            organization=organization,
+            otp_user=person,
+            public_id=public_id,
+            identifier_type=identifier_type,
+            identifier_value=identifier_value,
+            scope=scope,
+            code_digest=codes.code_digest(key=hmac_key(), salt=public_id, code=plaintext),
+            code_sealed=crypto.seal(plaintext, associated_data=public_id)
+            if organization.code_read_back_allowed
+            else "",
+            valid_until=now + timedelta(seconds=organization.code_validity_seconds),
+            max_attempts=organization.code_max_attempts,
+            last_sent_at=now,
+            created_at=now,
+            **extra,
+        )
     )
     return issued, plaintext
 
