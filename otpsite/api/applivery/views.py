@@ -112,6 +112,20 @@ KEY_PUBLICATION = PreparedLookup(
 )
 
 
+def named_for_key(request, lookup: PreparedLookup, organization: object, **ids: str):
+    """For an API key's call, the object the path names, through `lookup` (compiled once) within the key's
+    organization, and 404 when there is none; None for any other caller (or a path naming no organization),
+    whose view then asks its own queryset."""
+    reference = organization_reference(organization)
+    if not isinstance(request.auth, ApiKey) or reference is None:
+        return None
+    column, named = reference
+    found = lookup.one_or_none(column, organization=named, organization_id=request.auth.organization_id, **ids)
+    if found is None:
+        raise NotFound()
+    return found
+
+
 def one_or_404(queryset):
     """The one object of a lookup by unique keys, without the model's ordering; else 404 3001."""
     try:
@@ -238,18 +252,10 @@ class OtpUserViewSet(SurfaceViewSet):
         store_id = normalize_public_id(self.kwargs.get("storeId"))
         if access_id is None or store_id is None:
             raise NotFound()
-        reference = organization_reference(self.kwargs.get("organizationSlug"))
-        if isinstance(self.request.auth, ApiKey) and reference is not None:
-            column, organization = reference
-            access = KEY_ACCESS.one_or_none(
-                column,
-                organization=organization,
-                access_id=access_id,
-                store_id=store_id,
-                organization_id=self.request.auth.organization_id,
-            )
-            if access is None:
-                raise NotFound()
+        access = named_for_key(
+            self.request, KEY_ACCESS, self.kwargs.get("organizationSlug"), access_id=access_id, store_id=store_id
+        )
+        if access is not None:
             return access
         accesses = AppAccess.objects.select_related("otp_user", "published_application__store__organization").filter(
             organization_named(self.kwargs.get("organizationSlug"), "published_application__store__organization"),
@@ -416,19 +422,12 @@ class PublishedApplicationViewSet(SurfaceViewSet):
         if publication_id is None:
             raise NotFound()
         store_id = normalize_public_id(self.kwargs.get("storeId"))
-        reference = organization_reference(self.kwargs.get("organizationId"))
-        if isinstance(request.auth, ApiKey) and store_id is not None and reference is not None:
-            column, organization = reference
-            publication = KEY_PUBLICATION.one_or_none(
-                column,
-                organization=organization,
-                publication_id=publication_id,
-                store_id=store_id,
-                organization_id=request.auth.organization_id,
-            )
-            if publication is None:
-                raise NotFound()
-        else:
+        if store_id is None:
+            raise NotFound()
+        organization = self.kwargs.get("organizationId")
+        ids = {"publication_id": publication_id, "store_id": store_id}
+        publication = named_for_key(request, KEY_PUBLICATION, organization, **ids)
+        if publication is None:
             publication = one_or_404(
                 self._in_path().select_related("store__organization").filter(public_id=publication_id)
             )
