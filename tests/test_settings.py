@@ -77,6 +77,18 @@ def test_production_serves_with_its_secrets():
     assert run_python("import otpsite.wsgi", **PRODUCTION).returncode == 0
 
 
+def test_what_the_application_loaded_is_kept_out_of_the_collector():
+    """The URLconf is loaded and everything alive is frozen when the WSGI application is made: a full
+    collection in a worker walks only what requests made since."""
+    served = run_python(
+        "import gc, sys; import otpsite.wsgi; "
+        "print(gc.get_freeze_count(), 'otpsite.urls' in sys.modules, 'otpsite.api.capillary.views' in sys.modules)",
+        **PRODUCTION,
+    )
+    frozen, urls_loaded, views_loaded = served.stdout.split()
+    assert int(frozen) > 50_000 and urls_loaded == views_loaded == "True", served.stderr[-2000:]
+
+
 def test_check_deploy_is_clean_with_a_production_environment():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
