@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db import models
+from django.db import connection, models
 
 from otpusers.choices import ActorType, Outcome
 from otpusers.models import ApiKey, AuditEvent, Organization
@@ -79,6 +79,34 @@ def audit_record(
         detail=detail,
     )
     return AUDIT_INSERT.save(event)
+
+
+def audited_update(
+    *, event: AuditEvent, update: tuple[str, list], then: tuple[str, list] | None = None, only_if_updated: bool
+) -> bool:
+    """An UPDATE, a second UPDATE (`then`) that applies only when the first changed a row, and the audit event,
+    as one statement (a data-modifying CTE: atomic on its own, no transaction to open and commit). With
+    `only_if_updated`, nothing at all is written unless the first UPDATE changed a row (an optimistic write
+    that found its row changed meanwhile); answers whether the event was written. PostgreSQL only. The
+    UPDATEs are SQL and parameters ending in their WHERE clause, as PreparedUpdate.statement gives them."""
+    update_sql, update_parameters = update
+    parts, parameters = [f"changed AS ({update_sql} RETURNING 1)"], list(update_parameters)
+    if then is not None:
+        then_sql, then_parameters = then
+        parts.append(f"followed AS ({then_sql} AND EXISTS (SELECT 1 FROM changed))")
+        parameters += then_parameters
+    # The condition is a parameter, so that the statement reads the same whatever was expected (timing).
+    insert_sql, insert_parameters = AUDIT_INSERT.statement(
+        event, only_if="CAST(%s AS boolean) OR EXISTS (SELECT 1 FROM changed)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {insert_sql}", [*parameters, *insert_parameters, not only_if_updated])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    return True
 
 
 def audit_event(

@@ -279,6 +279,7 @@ class PreparedInsert:
         self._fields = tuple(field for field in self._fields if field is not meta.auto_field)
         self._returning = tuple(meta.db_returning_fields)
         self._compiled: dict[str, tuple[str, tuple, object]] = {}
+        self._statements: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def save(self, instance: Model) -> Model:
@@ -296,6 +297,30 @@ class PreparedInsert:
         instance._state.adding = False
         instance._state.db = alias
         return instance
+
+    def statement(self, instance: Model, *, only_if: str = "TRUE") -> tuple[str, list]:
+        """The INSERT of `instance` as SQL and parameters, to be one part of another statement (a
+        data-modifying CTE): `INSERT … SELECT … WHERE only_if RETURNING <primary key>`, so the row is written
+        only when `only_if` (SQL without parameters) holds. Each value is cast to its column's type, as
+        VALUES would have typed it. PostgreSQL only."""
+        if instance.pk is not None or not isinstance(instance, self._model):
+            raise TypeError(f"a new {self._model.__name__} is inserted, without a primary key")
+        alias = router.db_for_write(self._model, instance=instance)
+        _, _, compiler = self._compiled.get(alias) or self._compile(alias, instance)
+        key = (alias, only_if)
+        sql = self._statements.get(key)
+        if sql is None:
+            connection = connections[alias]
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(field.column) for field in self._fields)
+            values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in self._fields)
+            returning = ", ".join(quote(field.column) for field in self._returning)
+            sql = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) SELECT {values} WHERE {only_if}" + (
+                f" RETURNING {returning}" if returning else ""
+            )
+            with self._lock:
+                self._statements[key] = sql
+        return sql, [compiler.prepare_value(field, compiler.pre_save_val(field, instance)) for field in self._fields]
 
     def _compile(self, alias: str, instance: Model) -> tuple[str, tuple, object]:
         query = InsertQuery(self._model)
@@ -327,12 +352,16 @@ class PreparedUpdate:
         self._lock = threading.Lock()
 
     def run(self, shape: Hashable = None, **values) -> int:
-        alias = router.db_for_write(self._model)
-        compiled = self._compiled.get((shape, alias)) or self._compile(shape, values, alias)
-        sql, parameters = compiled
-        with connections[alias].cursor() as cursor:
-            cursor.execute(sql, _substituted(parameters, values))
+        sql, parameters = self.statement(shape, **values)
+        with connections[router.db_for_write(self._model)].cursor() as cursor:
+            cursor.execute(sql, parameters)
             return cursor.rowcount
+
+    def statement(self, shape: Hashable = None, **values) -> tuple[str, list]:
+        """The UPDATE's SQL and parameters, to be one part of another statement (a data-modifying CTE)."""
+        alias = router.db_for_write(self._model)
+        sql, parameters = self._compiled.get((shape, alias)) or self._compile(shape, values, alias)
+        return sql, _substituted(parameters, values)
 
     def _compile(self, shape, values, alias) -> tuple[str, tuple]:
         stand_ins = _stand_ins(self._kinds, values)

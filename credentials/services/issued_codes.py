@@ -1,8 +1,9 @@
 """Issuing, sending, checking and reading back one-time codes.
 
-Every rule that counts (daily limit, cooldown, attempts, single use) is decided under a row lock: issuing
-locks the person's row, so parallel issues for one person queue up and see each other's codes; verifying
-locks the code's row, so parallel guesses are counted one by one and only one can use the code.
+Every rule that counts (daily limit, cooldown, attempts, single use) is decided atomically: issuing locks
+the person's row, so parallel issues for one person queue up and see each other's codes; a check writes
+what it judged by a conditional UPDATE (only while the code is as it was read), so parallel guesses are
+counted one by one and only one can use the code.
 """
 
 import functools
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum, Value
 from django.utils import timezone
 
 from credentials import codes, crypto, delivery, observability, tasks
@@ -24,8 +25,8 @@ from credentials.choices import (
     Scope,
     VerifyOutcome,
 )
-from credentials.models import IssuedCode
-from otpusers.audit import Actor, audit_record
+from credentials.models import ACTIVE, IssuedCode
+from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record, audited_update
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
@@ -438,9 +439,9 @@ def _from_row(model, values):
 def _person_and_latest_code(
     *, organization: Organization, identifier_type: str, value: str, scope: str
 ) -> tuple[OtpUser | None, IssuedCode | None]:
-    """The person named by the identifier and their latest code for the scope (not superseded), that code
-    locked FOR UPDATE, in one statement: the person through the identifier's unique index, then (LATERAL,
-    so per person and never over a time-ordered index of everyone's codes) their latest code through the
+    """The person named by the identifier and their latest code for the scope (not superseded), in one
+    statement, unlocked (code_check writes conditionally): the person through the identifier's unique index,
+    then (LATERAL, so per person and never over a time-ordered index of everyone's codes) their latest code through the
     index on (person, scope, created_at). A person without a code comes back with None, an unknown one as
     (None, None)."""
     if not value:
@@ -452,7 +453,7 @@ def _person_and_latest_code(
         if person is None:
             return None, None
         latest = IssuedCode.objects.filter(otp_user=person, scope=scope, superseded_at__isnull=True)
-        issued = next(iter(latest.select_for_update().order_by("-created_at", "-id")[:1]), None)
+        issued = next(iter(latest.order_by("-created_at", "-id")[:1]), None)
         if issued is not None:
             issued.otp_user = person
         return person, issued
@@ -466,7 +467,7 @@ def _person_and_latest_code(
         f"SELECT {code_columns} FROM {quote(IssuedCode._meta.db_table)} "
         f"WHERE {quote('otp_user_id')} = person.{quote('id')} AND {quote('scope')} = %s "
         f"AND {quote('superseded_at')} IS NULL "
-        f"ORDER BY {quote('created_at')} DESC, {quote('id')} DESC LIMIT 1 FOR UPDATE) code ON TRUE"
+        f"ORDER BY {quote('created_at')} DESC, {quote('id')} DESC LIMIT 1) code ON TRUE"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*people_params, scope])
@@ -506,15 +507,30 @@ def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
     return VerifyOutcome.WRONG
 
 
-def _checked_code(shape, *, code_id: int, consumed_at, attempts: int, locked_at):
+def _checked_code(shape, *, code_id: int, attempts_before: int, consumed_at, attempts: int, locked_at):
+    """The code a check judged, changed only while it is as the check read it: open, with the attempts it had
+    (Value: an exact lookup would refuse the stand-in as out of range for the column)."""
     changes = {"consumed_at": consumed_at, "attempts": attempts, "locked_at": locked_at}
-    return IssuedCode.objects.filter(pk=code_id), changes
+    as_read = IssuedCode.objects.filter(ACTIVE, pk=code_id, attempts=Value(attempts_before))
+    return as_read, changes
 
 
 # What a check changes on the code it judged (the same UPDATE whatever the outcome), compiled once.
 CHECKED_CODE = PreparedUpdate(
-    IssuedCode, _checked_code, code_id=int, consumed_at=datetime, attempts=int, locked_at=datetime
+    IssuedCode,
+    _checked_code,
+    code_id=int,
+    attempts_before=int,
+    consumed_at=datetime,
+    attempts=int,
+    locked_at=datetime,
 )
+# A right code with `record_login`: the person's last login.
+LOGGED_IN = PreparedUpdate(
+    OtpUser, lambda shape, *, person_id, at: (OtpUser.objects.filter(pk=person_id), {"last_login_at": at}),
+    person_id=int,
+    at=datetime,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -535,7 +551,7 @@ def code_check(
     phone_number: str | None = None,
     record_login: bool = False,
 ) -> VerifyResult:
-    """Checks a code against the person's latest code for the scope, in one transaction under its row lock.
+    """Checks a code against the person's latest code for the scope.
 
     A wrong guess counts one attempt and locks the code at the organization's maximum; a right one uses
     the code (and, with `record_login`, sets the person's last login). `surface` (a Surface) names the
@@ -543,49 +559,88 @@ def code_check(
     also have that mobile number. Callers answer every outcome but SUCCESS alike; the precise one goes to
     the audit log.
 
-    The person and their latest code are found, and the code locked, in one query through the unique
-    index on the identifier and the index on (person, scope, created_at) (see _person_and_latest_code). Then
-    one UPDATE of the code, which changes nothing when the code was not right or wrong to check, and the
-    audit: whether or not the recipient exists or has a code, the same statements run and the same keyed
-    hashes are computed, so that timing does not tell."""
+    The person and their latest code are found in one query through the unique index on the identifier
+    and the index on (person, scope, created_at) (see _person_and_latest_code); the code is judged, and
+    what the judgement changes is written by a conditional UPDATE: only while the code is still open with
+    the attempts that were read. On PostgreSQL that UPDATE, the login and the audit event are one statement
+    (no transaction to open or commit); when a parallel check changed the code first, nothing is written
+    and the check starts again from the read, so parallel guesses are counted one by one and only one can
+    use the code. Elsewhere (SQLite under `make run`) the same runs in one transaction that holds the
+    database's write lock. Whether or not the recipient exists or has a code, the same statements run and
+    the same keyed hashes are computed, so that timing does not tell."""
     candidate = codes.normalize_code(code)
-    with transaction.atomic():
-        now = timezone.now()
-        person, issued = _person_and_latest_code(
-            organization=organization, identifier_type=identifier_type, value=identifier_value, scope=scope
-        )
-        reason = _person_refusal(person, phone_number)
-        if reason is not None:
-            person, issued = None, None
-        outcome = _judge(issued, candidate, now)
-        if reason is not None:
-            outcome = reason
-        changed = issued if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG) else None
-        CHECKED_CODE.run(
-            code_id=changed.pk if changed else NO_ROW,
-            consumed_at=changed.consumed_at if changed else None,
-            attempts=changed.attempts if changed else 0,
-            locked_at=changed.locked_at if changed else None,
-        )
-        if outcome == VerifyOutcome.SUCCESS and record_login:
-            OtpUser.objects.filter(pk=person.pk).update(last_login_at=now)
-            person.last_login_at = now
-        audit_record(
-            actor=actor,
-            action="code.verify",
-            organization=organization,
-            target=issued or person,
-            outcome=Outcome.SUCCESS if outcome == VerifyOutcome.SUCCESS else Outcome.FAILURE,
-            reason=outcome.value,
-            detail={
-                "scope": scope,
-                "surface": surface,
-                "identifier_type": identifier_type,
-                "attempts": issued.attempts if issued else None,
-            },
-        )
+    while True:
+        if connection.vendor == "postgresql":
+            outcome, person = _check_once(
+                organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number,
+                record_login,
+            )  # fmt: skip
+        else:
+            with transaction.atomic():
+                outcome, person = _check_once(
+                    organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number,
+                    record_login,
+                )  # fmt: skip
+        if outcome is not None:
+            break
     observability.CODE_VERIFICATIONS.labels(surface=observability.surface(), outcome=outcome.value).inc()
     return VerifyResult(outcome=outcome, person=person)
+
+
+def _check_once(
+    organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number, record_login
+) -> tuple[VerifyOutcome | None, OtpUser | None]:
+    """One read, judgement and write of code_check; (None, None) when the code changed after it was read."""
+    now = timezone.now()
+    person, issued = _person_and_latest_code(
+        organization=organization, identifier_type=identifier_type, value=identifier_value, scope=scope
+    )
+    reason = _person_refusal(person, phone_number)
+    if reason is not None:
+        person, issued = None, None
+    attempts_before = issued.attempts if issued else 0
+    outcome = _judge(issued, candidate, now)
+    if reason is not None:
+        outcome = reason
+    changed = issued if outcome in (VerifyOutcome.SUCCESS, VerifyOutcome.WRONG) else None
+    update = CHECKED_CODE.statement(
+        code_id=changed.pk if changed else NO_ROW,
+        attempts_before=attempts_before,
+        consumed_at=changed.consumed_at if changed else None,
+        attempts=changed.attempts if changed else 0,
+        locked_at=changed.locked_at if changed else None,
+    )
+    login = None
+    if outcome == VerifyOutcome.SUCCESS and record_login:
+        login = LOGGED_IN.statement(person_id=person.pk, at=now)
+    event = audit_event(
+        actor=actor,
+        action="code.verify",
+        organization=organization,
+        target=issued or person,
+        outcome=Outcome.SUCCESS if outcome == VerifyOutcome.SUCCESS else Outcome.FAILURE,
+        reason=outcome.value,
+        detail={
+            "scope": scope,
+            "surface": surface,
+            "identifier_type": identifier_type,
+            "attempts": issued.attempts if issued else None,
+        },
+    )
+    if connection.vendor == "postgresql":
+        if not audited_update(event=event, update=update, then=login, only_if_updated=changed is not None):
+            return None, None
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(*update)
+            if cursor.rowcount == 0 and changed is not None:
+                return None, None
+            if login is not None:
+                cursor.execute(*login)
+        AUDIT_INSERT.save(event)
+    if login is not None:
+        person.last_login_at = now
+    return outcome, person
 
 
 def code_verify(

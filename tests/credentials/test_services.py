@@ -9,6 +9,7 @@ from credentials import crypto, services
 from credentials.choices import AttemptOutcome, Channel, DeliveryStatus, IdentifierType, Scope, Surface, VerifyOutcome
 from credentials.delivery import MemorySmsBackend, Templates
 from credentials.models import DeliveryAttempt, IssuedCode
+from credentials.services import issued_codes
 from otpusers.models import AuditEvent
 from tests.credentials.helpers import ACTOR, issue, last_email_code, last_sms_code, person_in, verify
 from tests.delivery import queued, run_worker
@@ -327,6 +328,38 @@ class TestVerify:
         )
         reasons = list(AuditEvent.objects.filter(action="code.verify").values_list("reason", flat=True))
         assert sorted(reasons) == ["unknown_recipient", "wrong"]
+
+    @pytest.mark.parametrize(
+        ("meanwhile", "outcome", "attempts"),
+        [
+            ({"consumed_at": "now"}, VerifyOutcome.USED, 0),  # a parallel check used the code
+            ({"attempts": 1}, VerifyOutcome.WRONG, 2),  # a parallel wrong guess was counted first
+        ],
+    )
+    def test_a_check_whose_code_changed_since_it_read_it_writes_nothing_and_starts_again(
+        self, monkeypatch, clock, meanwhile, outcome, attempts
+    ):
+        person = person_in()
+        issue(person)
+        code = last_sms_code()
+        guess = code if outcome == VerifyOutcome.USED else ("000000" if code != "000000" else "111111")
+        reads = []
+
+        def read_then_race(**kwargs):
+            found = reading(**kwargs)
+            if not reads:
+                changes = {name: clock.now if value == "now" else value for name, value in meanwhile.items()}
+                IssuedCode.objects.filter(pk=found[1].pk).update(**changes)
+            reads.append(found)
+            return found
+
+        reading = issued_codes._person_and_latest_code
+        monkeypatch.setattr(issued_codes, "_person_and_latest_code", read_then_race)
+        assert verify(person, guess) == outcome
+        assert len(reads) == 2
+        stored = IssuedCode.objects.get(otp_user=person)
+        assert stored.attempts == attempts
+        assert list(AuditEvent.objects.filter(action="code.verify").values_list("reason", flat=True)) == [outcome]
 
 
 class TestReadBack:

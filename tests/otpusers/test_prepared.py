@@ -2,7 +2,7 @@
 
 import pytest
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, Value
 
 from otpusers.audit import Actor, audit_record
 from otpusers.models import AppAccess, AuditEvent, OtpUser, one_or_none
@@ -250,6 +250,64 @@ def test_an_insert_writes_what_save_writes_in_one_statement(django_assert_num_qu
 
     assert written(rows[made[0].pk]) == written(rows[saved.pk])
     assert rows[made[1].pk].detail == {"n": 2} and rows[made[0].pk].created_at is not None
+
+
+def test_an_update_and_its_audit_event_in_one_statement_or_neither(django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    from otpusers.audit import audit_event, audited_update
+
+    access = AppAccessFactory(downloads_used=1)
+    update = PreparedUpdate(
+        AppAccess,
+        lambda shape, *, access_id, used_before, used: (
+            AppAccess.objects.filter(pk=access_id, downloads_used=Value(used_before)),
+            {"downloads_used": used},
+        ),
+        access_id=int,
+        used_before=int,
+        used=int,
+    )
+    seen = PreparedUpdate(
+        OtpUser,
+        lambda shape, *, person_id, at: (OtpUser.objects.filter(pk=person_id), {"last_login_at": at}),
+        person_id=int,
+        at=datetime,
+    )
+    moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    actor = Actor(type="api_key", label="key", client_ip="192.0.2.7", request_id="req-9")
+    organization = access.otp_user.organization
+
+    def attempt(used_before, *, only_if_updated=True):
+        event = audit_event(actor=actor, action="x.y", organization=organization, target=access, detail={"n": 1})
+        written = audited_update(
+            event=event,
+            update=update.statement(access_id=access.pk, used_before=used_before, used=used_before + 1),
+            then=seen.statement(person_id=access.otp_user_id, at=moment),
+            only_if_updated=only_if_updated,
+        )
+        return written, event
+
+    with django_assert_num_queries(1):
+        written, event = attempt(1)
+    assert written and event.pk and not event._state.adding
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.client_ip, stored.detail, stored.object_type) == ("192.0.2.7", {"n": 1}, "appaccess")
+    access.refresh_from_db()
+    access.otp_user.refresh_from_db()
+    assert access.downloads_used == 2 and access.otp_user.last_login_at == moment
+
+    # Read as 1 again, but it is 2 now: nothing is written, the event neither.
+    written, event = attempt(1)
+    assert not written and event.pk is None
+    assert AuditEvent.objects.filter(action="x.y").count() == 1
+    # Nothing expected to change: the event is written all the same, the second UPDATE is not.
+    AppAccess.objects.filter(pk=access.pk).update(downloads_used=5)
+    OtpUser.objects.filter(pk=access.otp_user_id).update(last_login_at=None)
+    written, _ = attempt(1, only_if_updated=False)
+    assert written and AuditEvent.objects.filter(action="x.y").count() == 2
+    access.otp_user.refresh_from_db()
+    assert access.otp_user.last_login_at is None
 
 
 def test_an_insert_is_for_new_rows_only():
