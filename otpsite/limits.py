@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from otpsite.models import RateLimitCounter
+from otpusers.prepared import ReadAhead
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,12 @@ def _blocked(windows: list[tuple[str, datetime, Rate]], counts: dict) -> None:
             raise LimitExceeded(AUTH_FAILURES, _retry_after(ends))
 
 
-def _bump_and_read(bumped: tuple[str, datetime], read: list[str], also_read: tuple[str, list] | None) -> tuple:
-    """Raises one counter, reads others and evaluates `also_read` (a scalar query and its parameters) in one
-    statement: on PostgreSQL a data-modifying CTE, elsewhere (SQLite under `make run`) the UPSERT, then one
-    SELECT."""
+def _bump_and_read(
+    bumped: tuple[str, datetime], read: list[str], also_read: tuple[str, list] | None, ahead: ReadAhead | None
+) -> tuple:
+    """Raises one counter, reads others, evaluates `also_read` (a scalar query and its parameters) and makes
+    the read `ahead` (its row set on it) in one statement: on PostgreSQL a data-modifying CTE, elsewhere
+    (SQLite under `make run`) the UPSERT, then one SELECT, and no read ahead."""
     if connection.vendor != "postgresql":
         count = _increment(*bumped)
         return count, _counts(read), (_scalar(also_read) if also_read else NOT_READ)
@@ -211,17 +214,24 @@ def _bump_and_read(bumped: tuple[str, datetime], read: list[str], also_read: tup
     )
     key, ends = bumped
     extra_sql, extra_parameters = also_read or ("SELECT NULL", [])
+    sql = (
+        f"WITH bumped AS (INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) "
+        f"VALUES (%s, 1, %s) ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = "
+        f"{table}.{count_column} + 1 RETURNING {count_column}) "
+        f"SELECT (SELECT {count_column} FROM bumped), "
+        f"(SELECT json_object_agg({key_column}, {count_column}) FROM {table} WHERE {key_column} = ANY(%s)), "
+        f"({extra_sql})"
+    )
+    parameters = [key, connection.ops.adapt_datetimefield_value(ends), read, *extra_parameters]
+    if ahead is not None:
+        # One row whatever the read finds: its columns follow, all NULL when it found nothing.
+        sql += f", ahead.* FROM (SELECT 1) AS one LEFT JOIN LATERAL ({ahead.sql}) AS ahead ON TRUE"
+        parameters += ahead.parameters
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH bumped AS (INSERT INTO {table} ({key_column}, {count_column}, {expires_column}) "
-            f"VALUES (%s, 1, %s) ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = "
-            f"{table}.{count_column} + 1 RETURNING {count_column}) "
-            f"SELECT (SELECT {count_column} FROM bumped), "
-            f"(SELECT json_object_agg({key_column}, {count_column}) FROM {table} WHERE {key_column} = ANY(%s)), "
-            f"({extra_sql})",
-            [key, connection.ops.adapt_datetimefield_value(ends), read, *extra_parameters],
-        )
-        count, counts, extra = cursor.fetchone()
+        cursor.execute(sql, parameters)
+        count, counts, extra, *row = cursor.fetchone()
+    if ahead is not None:
+        ahead.ran, ahead.row = True, (None if row[0] is None else tuple(row))
     return count, counts or {}, (extra if also_read else NOT_READ)
 
 
@@ -251,6 +261,7 @@ def authenticated_request(
     key_id: str | None = None,
     per_minute: int | None = None,
     also_read: tuple[str, list] | None = None,
+    ahead: ReadAhead | None = None,
 ):
     """After credentials were accepted, at most one statement: counts the request against the API key's
     requests per minute (when the caller is a key) and reads the address's failed authentications. Raises
@@ -259,7 +270,8 @@ def authenticated_request(
     exactly `per_minute` requests a minute are served however many arrive in parallel.
 
     `also_read`, a scalar SQL query and its parameters, rides along in the same statement; its value is
-    returned (NOT_READ when the limits are counted by a cache and there is no statement to share)."""
+    returned (NOT_READ when the limits are counted by a cache and there is no statement to share). So does
+    the read `ahead` of the request's service, on PostgreSQL (its row is set on it; left unread otherwise)."""
     windows = _failure_windows(client_ip)
     failure_keys = [key for key, _, _ in windows]
     if key_id is None:
@@ -270,7 +282,7 @@ def authenticated_request(
     if _cache() is not None:
         count, counts, extra = _increment(key, ends), _counts(failure_keys), NOT_READ
     else:
-        count, counts, extra = _bump_and_read((key, ends), failure_keys, also_read)
+        count, counts, extra = _bump_and_read((key, ends), failure_keys, also_read, ahead)
     _blocked(windows, counts)
     if count > rate.count:
         raise LimitExceeded(API_KEY_REQUESTS, _retry_after(ends))

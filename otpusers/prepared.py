@@ -134,13 +134,26 @@ class PreparedLookup:
         compiled, _ = self._compiled_for(shape, values)
         return compiled.sql, compiled.parameters_for(values)
 
-    def one_or_none(self, shape: Hashable = None, **values):
+    def one_or_none(self, shape: Hashable = None, *, ahead: "ReadAhead | None" = None, **values):
+        """With `ahead` (see ahead()), its row when it was read for the same values."""
         compiled, alias = self._compiled_for(shape, values)
         connection = connections[alias]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, compiled.parameters_for(values))
-            row = cursor.fetchone()
+        row = ahead.row_for(self._ahead_key(shape, values)) if ahead is not None else False
+        if row is False:
+            with connection.cursor() as cursor:
+                cursor.execute(compiled.sql, compiled.parameters_for(values))
+                row = cursor.fetchone()
         return None if row is None else self._instance(compiled, row, alias, connection)
+
+    def ahead(self, shape: Hashable = None, **values) -> "ReadAhead":
+        """This lookup as a read to be made ahead (ReadAhead), for one_or_none(shape, ahead=…, **values) to
+        take its row: made for the same values, moments aside (each call works out its own "now", and a
+        read a moment earlier is as good)."""
+        sql, parameters = self.statement(shape, **values)
+        return ReadAhead(self._ahead_key(shape, values), sql, parameters)
+
+    def _ahead_key(self, shape, values: dict) -> tuple:
+        return (id(self), shape, *sorted((k, v) for k, v in values.items() if not isinstance(v, datetime)))
 
     def first(self, shape: Hashable, count: int, **values) -> list:
         """The first `count` rows of an ordered lookup, as `list(build(shape, **values)[:count])` would
@@ -373,3 +386,21 @@ class PreparedUpdate:
         with self._lock:
             self._compiled[(shape, alias)] = compiled
         return compiled
+
+
+@dataclass
+class ReadAhead:
+    """A read a service will make, made ahead inside another statement that runs anyway (the client limits'
+    in otpsite.limits): its SQL and parameters, the inputs it was made for (`key`), and, once it ran, the row
+    it found (None without a row). The service uses the row only for the same inputs; otherwise it reads
+    itself."""
+
+    key: tuple
+    sql: str
+    parameters: list
+    ran: bool = False
+    row: tuple | None = None
+
+    def row_for(self, key: tuple) -> tuple | None | bool:
+        """The row read ahead for `key` (None when there was none); False when nothing was read for it."""
+        return self.row if self.ran and self.key == key else False

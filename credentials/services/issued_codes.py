@@ -30,7 +30,7 @@ from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record, audit
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
-from otpusers.prepared import PreparedInsert, PreparedLookup, PreparedRow, PreparedUpdate
+from otpusers.prepared import PreparedInsert, PreparedLookup, PreparedRow, PreparedUpdate, ReadAhead
 
 DAILY_WINDOW = timedelta(hours=24)
 # The longest validity an organization may give a code (its check constraint): no code created longer ago
@@ -437,13 +437,13 @@ def _from_row(model, values):
 
 
 def _person_and_latest_code(
-    *, organization: Organization, identifier_type: str, value: str, scope: str
+    *, organization: Organization, identifier_type: str, value: str, scope: str, ahead: ReadAhead | None = None
 ) -> tuple[OtpUser | None, IssuedCode | None]:
     """The person named by the identifier and their latest code for the scope (not superseded), in one
-    statement, unlocked (code_check writes conditionally): the person through the identifier's unique index,
-    then (LATERAL, so per person and never over a time-ordered index of everyone's codes) their latest code through the
-    index on (person, scope, created_at). A person without a code comes back with None, an unknown one as
-    (None, None)."""
+    statement, unlocked (code_check writes conditionally): the person through the identifier's unique
+    index, then (LATERAL, so per person and never over a time-ordered index of everyone's codes) their
+    latest code through the index on (person, scope, created_at). A person without a code comes back with
+    None, an unknown one as (None, None). The row `ahead` is used when it was read for the same inputs."""
     if not value:
         return None, None
     if connection.vendor != "postgresql":
@@ -457,8 +457,32 @@ def _person_and_latest_code(
         if issued is not None:
             issued.otp_user = person
         return person, issued
+    key = _check_key(organization.pk, identifier_type, value, scope)
+    row = ahead.row_for(key) if ahead is not None else False
+    if row is False:
+        with connection.cursor() as cursor:
+            cursor.execute(*_person_and_latest_code_statement(organization.pk, identifier_type, value, scope))
+            row = cursor.fetchone()
+    if row is None:
+        return None, None
+    person = _from_row(OtpUser, row[: len(OtpUser._meta.concrete_fields)])
+    code_values = row[len(OtpUser._meta.concrete_fields) :]
+    if code_values[0] is None:
+        return person, None
+    issued = _from_row(IssuedCode, code_values)
+    issued.otp_user = person
+    return person, issued
+
+
+def _check_key(organization_id: int, identifier_type: str, value: str, scope: str) -> tuple:
+    return ("code_check", organization_id, identifier_type, value, scope)
+
+
+def _person_and_latest_code_statement(
+    organization_id: int, identifier_type: str, value: str, scope: str
+) -> tuple[str, list]:
     people_sql, people_params = PERSON_BY_IDENTIFIER.statement(
-        (_identifier_field(identifier_type), False), organization_id=organization.pk, lowered=value.lower()
+        (_identifier_field(identifier_type), False), organization_id=organization_id, lowered=value.lower()
     )
     quote = connection.ops.quote_name
     code_columns = ", ".join(quote(field.column) for field in IssuedCode._meta.concrete_fields)
@@ -469,18 +493,19 @@ def _person_and_latest_code(
         f"AND {quote('superseded_at')} IS NULL "
         f"ORDER BY {quote('created_at')} DESC, {quote('id')} DESC LIMIT 1) code ON TRUE"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*people_params, scope])
-        row = cursor.fetchone()
-    if row is None:
-        return None, None
-    person = _from_row(OtpUser, row[: len(OtpUser._meta.concrete_fields)])
-    code_values = row[len(OtpUser._meta.concrete_fields) :]
-    if code_values[0] is None:
-        return person, None
-    issued = _from_row(IssuedCode, code_values)
-    issued.otp_user = person
-    return person, issued
+    return sql, [*people_params, scope]
+
+
+def code_check_ahead(
+    *, organization_id: int, identifier_type: str, identifier_value: str, scope: str
+) -> ReadAhead | None:
+    """code_check's first read, to be made ahead (ReadAhead) and passed back to it; PostgreSQL only."""
+    if connection.vendor != "postgresql" or not identifier_value or identifier_type not in IDENTIFIER_FIELDS:
+        return None
+    return ReadAhead(
+        _check_key(organization_id, identifier_type, identifier_value, scope),
+        *_person_and_latest_code_statement(organization_id, identifier_type, identifier_value, scope),
+    )
 
 
 def _judge(issued: IssuedCode | None, candidate: str, now) -> VerifyOutcome:
@@ -550,6 +575,7 @@ def code_check(
     surface: str,
     phone_number: str | None = None,
     record_login: bool = False,
+    ahead: ReadAhead | None = None,
 ) -> VerifyResult:
     """Checks a code against the person's latest code for the scope.
 
@@ -573,27 +599,29 @@ def code_check(
         if connection.vendor == "postgresql":
             outcome, person = _check_once(
                 organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number,
-                record_login,
+                record_login, ahead,
             )  # fmt: skip
         else:
             with transaction.atomic():
                 outcome, person = _check_once(
                     organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number,
-                    record_login,
+                    record_login, None,
                 )  # fmt: skip
         if outcome is not None:
             break
+        ahead = None  # what was read ahead changed since: read again
     observability.CODE_VERIFICATIONS.labels(surface=observability.surface(), outcome=outcome.value).inc()
     return VerifyResult(outcome=outcome, person=person)
 
 
 def _check_once(
-    organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number, record_login
-) -> tuple[VerifyOutcome | None, OtpUser | None]:
+    organization, identifier_type, identifier_value, scope, candidate, actor, surface, phone_number, record_login,
+    ahead,
+) -> tuple[VerifyOutcome | None, OtpUser | None]:  # fmt: skip
     """One read, judgement and write of code_check; (None, None) when the code changed after it was read."""
     now = timezone.now()
     person, issued = _person_and_latest_code(
-        organization=organization, identifier_type=identifier_type, value=identifier_value, scope=scope
+        organization=organization, identifier_type=identifier_type, value=identifier_value, scope=scope, ahead=ahead
     )
     reason = _person_refusal(person, phone_number)
     if reason is not None:
@@ -654,6 +682,7 @@ def code_verify(
     surface: str,
     phone_number: str | None = None,
     record_login: bool = False,
+    ahead: ReadAhead | None = None,
 ) -> VerifyOutcome:
     """code_check's outcome alone."""
     return code_check(
@@ -666,6 +695,7 @@ def code_verify(
         surface=surface,
         phone_number=phone_number,
         record_login=record_login,
+        ahead=ahead,
     ).outcome
 
 
@@ -695,6 +725,28 @@ READABLE_CODE = PreparedLookup(
 )
 
 
+def code_read_back_ahead(
+    *, organization_id: int, identifier_type: str, identifier_value: str, scope: str, threshold_seconds: int | None
+) -> ReadAhead | None:
+    """code_read_back's read of the code, to be made ahead (ReadAhead) and passed back to it."""
+    if not identifier_value or identifier_type not in IDENTIFIER_FIELDS:
+        return None
+    now = timezone.now()
+    return READABLE_CODE.ahead(
+        _identifier_field(identifier_type),
+        organization_id=organization_id,
+        lowered=identifier_value.lower(),
+        scope=scope,
+        now=now,
+        since=_read_back_since(now, threshold_seconds),
+    )
+
+
+def _read_back_since(now: datetime, threshold_seconds: int | None) -> datetime:
+    # Any age without a threshold: the code's own validity bounds it.
+    return now - (timedelta(seconds=threshold_seconds) if threshold_seconds is not None else MAX_CODE_VALIDITY)
+
+
 def code_read_back(
     *,
     organization: Organization,
@@ -705,6 +757,7 @@ def code_read_back(
     actor: Actor,
     source: str = "",
     account_id: str = "",
+    ahead: ReadAhead | None = None,
 ) -> tuple[IssuedCode, str]:
     """The most recent valid code for the recipient and scope, issued within `threshold_seconds` (any age
     when None), with its plaintext. Every call is audited, refused or not."""
@@ -730,15 +783,14 @@ def code_read_back(
     issued = None
     if identifier_value:
         # The person and their code in one query; the person alone only when there is no code, to audit why.
-        # Any age without a threshold: the code's own validity bounds it.
-        since = now - (timedelta(seconds=threshold_seconds) if threshold_seconds is not None else MAX_CODE_VALIDITY)
         issued = READABLE_CODE.one_or_none(
             _identifier_field(identifier_type),
+            ahead=ahead,
             organization_id=organization.pk,
             lowered=identifier_value.lower(),
             scope=scope,
             now=now,
-            since=since,
+            since=_read_back_since(now, threshold_seconds),
         )
     if issued is None:
         person = otp_user_find(organization=organization, identifier_type=identifier_type, value=identifier_value)
@@ -773,8 +825,10 @@ __all__ = [
     "RecipientUnknown",
     "VerifyResult",
     "code_check",
+    "code_check_ahead",
     "code_issue",
     "code_read_back",
+    "code_read_back_ahead",
     "code_revoke",
     "code_verify",
     "hmac_key",

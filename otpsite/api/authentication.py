@@ -22,7 +22,8 @@ def client_limited(authenticate):
     and answers 429 when the address is blocked or the key over its requests per minute. Decided once per
     request, however many authenticators the view chains.
 
-    The same statement reads the API key's stamp: a key this process remembered (otpusers.services' API-key
+    The same statement makes the view's read ahead (SurfaceViewSet.read_ahead), when it has one, and reads
+    the API key's stamp: a key this process remembered (otpusers.services' API-key
     cache) that was rotated, revoked or changed elsewhere since is authenticated again from the database,
     so another process's change is refused on the next request, not when the cache entry ages out."""
 
@@ -38,13 +39,18 @@ def client_limited(authenticate):
             if result is None or getattr(memo, "client_limits_passed", False):
                 return result
             api_key = result[1] if isinstance(result[1], ApiKey) else None
+            read_ahead = getattr(memo, "read_ahead", None)
+            ahead = read_ahead(api_key.organization_id) if api_key and read_ahead else None
             stamp = limits.authenticated_request(
                 client_ip=address,
                 key_id=api_key.key_id if api_key else None,
                 per_minute=api_key.requests_per_minute if api_key else None,
                 also_read=services.api_key_stamp_query(api_key.key_id) if api_key else None,
+                ahead=ahead,
             )
             if api_key and stamp is not limits.NOT_READ and not services.api_key_still_current(api_key, stamp):
+                if ahead is not None:
+                    ahead.ran = False  # read for a key that changed since: the service reads again
                 result = authenticate(self, request)
         except AuthenticationFailed as failed:
             memo.client_limits_decided = failed

@@ -88,8 +88,9 @@ def test_capillary_validate(person, hashes):
     no_code, _ = shapes(validate(person.mobile, action="COUPON"))
     unknown, unknown_answer = shapes(validate("+4915199999999"))
     assert known == unknown == no_code
-    # The read, then the conditional UPDATE and the audit event in one statement.
-    assert any(sql.startswith("SELECT person.*") for sql in known)
+    # The read (made ahead, in the client limits' statement), then the conditional UPDATE and the audit event
+    # in one statement.
+    assert any(sql.startswith("WITH bumped") and "SELECT person.*" in sql for sql in known)
     assert any(sql.startswith("WITH changed AS (UPDATE") and "INSERT INTO" in sql for sql in known)
     assert known_answer.json() == unknown_answer.json() == {"entity": False, "warnings": []}
     assert len(hashes) == 3  # one keyed hash each

@@ -361,6 +361,44 @@ class TestVerify:
         assert stored.attempts == attempts
         assert list(AuditEvent.objects.filter(action="code.verify").values_list("reason", flat=True)) == [outcome]
 
+    def test_a_read_made_ahead_saves_the_read_for_its_own_inputs_only(self, django_assert_num_queries):
+        from django.db import connection
+
+        person = person_in()
+        issue(person)
+        code = last_sms_code()
+
+        def made_ahead(scope):
+            ahead = services.code_check_ahead(
+                organization_id=person.organization_id,
+                identifier_type=IdentifierType.MOBILE,
+                identifier_value=person.mobile,
+                scope=scope,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(ahead.sql, ahead.parameters)
+                ahead.ran, ahead.row = True, cursor.fetchone()
+            return ahead
+
+        other_scope = made_ahead(Scope.COUPON)
+        with django_assert_num_queries(2):  # read again (made for another scope), then the write
+            assert services.code_verify(**self.checking(person, "000000"), ahead=other_scope) == VerifyOutcome.WRONG
+        same = made_ahead(Scope.GENERIC)
+        with django_assert_num_queries(1):  # the write alone
+            assert services.code_verify(**self.checking(person, code), ahead=same) == VerifyOutcome.SUCCESS
+
+    @staticmethod
+    def checking(person, code) -> dict:
+        return {
+            "organization": person.organization,
+            "identifier_type": IdentifierType.MOBILE,
+            "identifier_value": person.mobile,
+            "scope": Scope.GENERIC,
+            "code": code,
+            "actor": ACTOR,
+            "surface": Surface.INTERNAL,
+        }
+
 
 class TestReadBack:
     def test_the_most_recent_valid_code_within_the_threshold(self, clock):

@@ -16,7 +16,7 @@ from otpsite.api.capillary import errors, serializers
 from otpsite.api.errors import SurfaceError
 from otpsite.api.schema import error_responses
 from otpsite.api.scoping import caller_organization
-from otpsite.api.views import SurfaceRequestMixin, SurfaceViewSet
+from otpsite.api.views import SurfaceRequestMixin, SurfaceViewSet, json_object_ahead, storable
 from otpsite.middleware import client_ip
 from otpusers import services as key_services
 from otpusers.audit import Actor
@@ -127,6 +127,34 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         super().initial(request, *args, **kwargs)
         self.attribution = _attribution(request)
 
+    def read_ahead(self, organization_id: int):
+        """Get OTP's read of the code, from query parameters that validate; validate's read of the person and
+        their code, from a body that validates."""
+        if self.action == "get_otp":
+            query = serializers.GetOtpQuerySerializer(data=self.request.query_params)
+            if not query.is_valid() or not storable(query.validated_data["identifierValue"]):
+                return None
+            params = query.validated_data
+            return services.code_read_back_ahead(
+                organization_id=organization_id,
+                identifier_type=params["identifierName"],
+                identifier_value=params["identifierValue"],
+                scope=params["scope"],
+                threshold_seconds=params.get("threshold"),
+            )
+        if self.action != "validate":
+            return None
+        body = serializers.ValidateOtpSerializer(data=json_object_ahead(self.request))
+        if not body.is_valid():
+            return None
+        data = body.validated_data
+        return services.code_check_ahead(
+            organization_id=organization_id,
+            identifier_type=serializers.ENTITY_TYPES[data["entityType"]],
+            identifier_value=data["entityValue"].strip(),
+            scope=data["action"],
+        )
+
     def actor(self) -> Actor:
         actor = Actor.from_request(self.request)
         if not self.attribution:
@@ -160,6 +188,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
                 source=params["source"],
                 account_id=params.get("accountId", ""),
                 actor=self.actor(),
+                ahead=self.ahead,
             )
         except services.ReadBackDisabled:
             raise SurfaceError(9002) from None
@@ -253,6 +282,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
             code=data["code"],
             actor=self.actor(),
             surface=Surface.CAPILLARY,
+            ahead=self.ahead,
         )
         return Response({"entity": outcome == VerifyOutcome.SUCCESS, "warnings": []})
 

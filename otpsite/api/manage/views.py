@@ -16,7 +16,7 @@ from otpsite.api.manage.protobuf import ProtobufParser, ProtobufRenderer
 from otpsite.api.parsers import BoundedJSONParser
 from otpsite.api.schema import error_responses
 from otpsite.api.scoping import caller_organization
-from otpsite.api.views import SurfaceViewSet
+from otpsite.api.views import SurfaceViewSet, json_object_ahead
 from otpusers.audit import Actor
 
 PROTOBUF_MESSAGES = {
@@ -98,6 +98,20 @@ class ManageUserOtpViewSet(SurfaceViewSet):
             response.accepted_media_type = JSONRenderer.media_type
         return response
 
+    def read_ahead(self, organization_id: int):
+        """Validate's read of the person and their code, from a JSON body that validates."""
+        if self.action != "validate_otp":
+            return None
+        body = serializers.ManageValidateOtpSerializer(data=json_object_ahead(self.request))
+        if not body.is_valid():
+            return None
+        return services.code_check_ahead(
+            organization_id=organization_id,
+            identifier_type=IdentifierType.USER_NAME,
+            identifier_value=body.validated_data["userName"],
+            scope=Scope.GENERIC,
+        )
+
     def envelope(self, **payload) -> Response:
         return Response(errors.envelope(self.request.request_id, **payload))
 
@@ -127,6 +141,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
             record_login=True,
             actor=self.actor(),
             surface=Surface.MANAGE,
+            ahead=self.ahead,
         )
         if result.outcome != VerifyOutcome.SUCCESS:
             raise SurfaceError(errors.ManageError.OTP_INVALID)

@@ -63,8 +63,8 @@ def test_validate(person, client, cold_api_key_cache, right, sms_outbox):
         what="manage validate",
         prepare=prepare,
         request=validate,
-        cold=5,
-        warm=4,
+        cold=2,
+        warm=1,
         clear_cache=cold_api_key_cache,
         expect=(200,) if right else (400,),
     )

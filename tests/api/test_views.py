@@ -1,0 +1,34 @@
+"""otpsite/api/views.py: what a read ahead takes from a request body."""
+
+import json
+
+import pytest
+from django.test import RequestFactory
+
+from otpsite.api.views import READ_AHEAD_MAX_BODY, json_object_ahead
+
+
+def posted(body: bytes, content_type: str = "application/json"):
+    return RequestFactory().post("/v2/otp/validate", data=body, content_type=content_type)
+
+
+def test_a_small_json_object_is_read():
+    assert json_object_ahead(posted(b'{"entityType": "MOBILE", "n": 1}')) == {"entityType": "MOBILE", "n": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"entityType": "MOBILE"}', "application/x-protobuf"),  # another encoding: the action's parser decides
+        (b'{"entityType": ', "application/json"),  # malformed
+        (b'["MOBILE"]', "application/json"),  # not an object
+        (json.dumps({"entityValue": "\ud800"}).encode(), "application/json"),  # a lone surrogate
+        (json.dumps({"entityValue": "a\x00b"}).encode(), "application/json"),  # a NUL
+        (json.dumps({"entityValue": "x" * READ_AHEAD_MAX_BODY}).encode(), "application/json"),  # too large
+        (b"", "application/json"),
+    ],
+)
+def test_anything_else_is_left_to_the_action(body, content_type):
+    request = posted(body, content_type)
+    assert json_object_ahead(request) is None
+    assert request.body == body  # still there for the action's own parser
