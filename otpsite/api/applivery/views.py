@@ -8,13 +8,13 @@ from rest_framework.response import Response
 from otpsite.api.applivery import errors, serializers
 from otpsite.api.pagination import MongoosePagination
 from otpsite.api.scoping import scope_to_caller
-from otpsite.api.views import SurfaceViewSet
+from otpsite.api.views import SurfaceViewSet, storable
 from otpusers import services
 from otpusers.audit import Actor
 from otpusers.filtersets import AppAccessFilterSet, PublishedApplicationFilterSet
 from otpusers.ids import normalize_public_id
 from otpusers.models import ApiKey, AppAccess, Organization, PublishedApplication, Store, one_or_none
-from otpusers.prepared import PreparedLookup
+from otpusers.prepared import PreparedLookup, ReadAhead
 
 ERROR_RESPONSES = {
     status: OpenApiResponse(serializers.AppliveryErrorResponseSerializer, description=description)
@@ -112,18 +112,30 @@ KEY_PUBLICATION = PreparedLookup(
 )
 
 
-def named_for_key(request, lookup: PreparedLookup, organization: object, **ids: str):
+def named_for_key(request, lookup: PreparedLookup, organization: object, ahead: ReadAhead | None = None, **ids: str):
     """For an API key's call, the object the path names, through `lookup` (compiled once) within the key's
     organization, and 404 when there is none; None for any other caller (or a path naming no organization),
-    whose view then asks its own queryset."""
+    whose view then asks its own queryset. The row read `ahead` (named_ahead) is used when it is that
+    lookup's."""
     reference = organization_reference(organization)
     if not isinstance(request.auth, ApiKey) or reference is None:
         return None
     column, named = reference
-    found = lookup.one_or_none(column, organization=named, organization_id=request.auth.organization_id, **ids)
+    found = lookup.one_or_none(
+        column, ahead=ahead, organization=named, organization_id=request.auth.organization_id, **ids
+    )
     if found is None:
         raise NotFound()
     return found
+
+
+def named_ahead(lookup: PreparedLookup, organization: object, organization_id: int, **ids: str | None):
+    """named_for_key's lookup, to be read ahead (SurfaceViewSet.read_ahead); None when the path names nothing."""
+    reference = organization_reference(organization)
+    if reference is None or not storable(reference[1]) or None in ids.values():
+        return None
+    column, named = reference
+    return lookup.ahead(column, organization=named, organization_id=organization_id, **ids)
 
 
 def one_or_404(queryset):
@@ -246,6 +258,18 @@ class OtpUserViewSet(SurfaceViewSet):
             .order_by("-created_at", "-id")
         )
 
+    def read_ahead(self, organization_id: int):
+        """The OTP user the path names (GET, PUT, DELETE)."""
+        if self.action not in ("retrieve", "update", "destroy"):
+            return None
+        return named_ahead(
+            KEY_ACCESS,
+            self.kwargs.get("organizationSlug"),
+            organization_id,
+            access_id=normalize_public_id(self.kwargs.get(self.lookup_url_kwarg)),
+            store_id=normalize_public_id(self.kwargs.get("storeId")),
+        )
+
     def get_object(self) -> AppAccess:
         """The OTP user named by the path, found with its store and organization in one query."""
         access_id = normalize_public_id(self.kwargs.get(self.lookup_url_kwarg))
@@ -253,7 +277,12 @@ class OtpUserViewSet(SurfaceViewSet):
         if access_id is None or store_id is None:
             raise NotFound()
         access = named_for_key(
-            self.request, KEY_ACCESS, self.kwargs.get("organizationSlug"), access_id=access_id, store_id=store_id
+            self.request,
+            KEY_ACCESS,
+            self.kwargs.get("organizationSlug"),
+            ahead=self.ahead,
+            access_id=access_id,
+            store_id=store_id,
         )
         if access is not None:
             return access
@@ -417,6 +446,18 @@ class PublishedApplicationViewSet(SurfaceViewSet):
         items = self.get_serializer(page, many=True).data
         return Response({"status": True, "data": self.paginator.get_paginated_response_data(items)})
 
+    def read_ahead(self, organization_id: int):
+        """The published application the path names (GET)."""
+        if self.action != "retrieve":
+            return None
+        return named_ahead(
+            KEY_PUBLICATION,
+            self.kwargs.get("organizationId"),
+            organization_id,
+            publication_id=normalize_public_id(self.kwargs.get(self.lookup_url_kwarg)),
+            store_id=normalize_public_id(self.kwargs.get("storeId")),
+        )
+
     def retrieve(self, request, *args, **kwargs):
         publication_id = normalize_public_id(self.kwargs.get(self.lookup_url_kwarg))
         if publication_id is None:
@@ -426,7 +467,7 @@ class PublishedApplicationViewSet(SurfaceViewSet):
             raise NotFound()
         organization = self.kwargs.get("organizationId")
         ids = {"publication_id": publication_id, "store_id": store_id}
-        publication = named_for_key(request, KEY_PUBLICATION, organization, **ids)
+        publication = named_for_key(request, KEY_PUBLICATION, organization, ahead=self.ahead, **ids)
         if publication is None:
             publication = one_or_404(
                 self._in_path().select_related("store__organization").filter(public_id=publication_id)

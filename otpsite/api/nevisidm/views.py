@@ -217,12 +217,25 @@ class OtpCredentialViewSet(NevisUserMixin, SurfaceViewSet):
         cards = OtpCard.objects.filter(otp_user=self.people().as_one_id())
         return self.scoped(cards, "organization").select_related("policy", "otp_user", "organization").order_by("id")
 
+    def read_ahead(self, organization_id: int):
+        """The card the path names (GET, PATCH, replace, DELETE), when the path's ids are well formed."""
+        if self.action not in ("retrieve", "partial_update", "replace", "destroy"):
+            return None
+        ids = [self.kwargs.get(name) for name in ("clientExtId", "userExtId", self.lookup_url_kwarg)]
+        if not all(isinstance(value, str) and serializers.EXT_ID_PATTERN.match(value) for value in ids):
+            return None
+        client, user, ext_id = ids
+        return KEY_CARD.ahead(
+            client=client, user=user, user_lowered=user.lower(), ext_id=ext_id, organization_id=organization_id
+        )
+
     def get_object(self) -> OtpCard:
         ext_id = self._valid(self.kwargs.get(self.lookup_url_kwarg))
         # The card's external id is unique in its organization: that index finds it.
         if isinstance(self.request.auth, ApiKey):
             client, user = self._valid(self.kwargs.get("clientExtId")), self._valid(self.kwargs.get("userExtId"))
             card = KEY_CARD.one_or_none(
+                ahead=self.ahead,
                 client=client,
                 user=user,
                 user_lowered=user.lower(),

@@ -84,8 +84,8 @@ def test_retrieve(store_with_accesses, client_and_key, cold_api_key_cache):
         what="Applivery get",
         prepare=lambda: None,
         request=lambda _: client.get(f"{collection(store_with_accesses)}/{access.public_id}"),
-        cold=2,
-        warm=1,
+        cold=1,
+        warm=0,
         clear_cache=cold_api_key_cache,
     )
 
@@ -98,8 +98,8 @@ def test_update(store_with_accesses, client_and_key, cold_api_key_cache):
         request=lambda access: client.put(
             f"{collection(store_with_accesses)}/{access.public_id}", {"allowedDownloadsNum": 9}, format="json"
         ),
-        cold=4,
-        warm=3,
+        cold=3,
+        warm=2,
         clear_cache=cold_api_key_cache,
     )
 
@@ -110,8 +110,8 @@ def test_delete(store_with_accesses, client_and_key, cold_api_key_cache):
         what="Applivery DELETE",
         prepare=lambda: an_access(store_with_accesses),
         request=lambda access: client.delete(f"{collection(store_with_accesses)}/{access.public_id}"),
-        cold=4,
-        warm=3,
+        cold=3,
+        warm=2,
         clear_cache=cold_api_key_cache,
     )
 

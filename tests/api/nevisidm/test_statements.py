@@ -82,8 +82,8 @@ def test_retrieve(person, client, cold_api_key_cache):
         what="nevisIDM get",
         prepare=lambda: None,
         request=lambda _: client.get(f"{core(person)}/{card.ext_id}"),
-        cold=3,
-        warm=2,
+        cold=2,
+        warm=1,
         clear_cache=cold_api_key_cache,
     )
 
@@ -115,8 +115,8 @@ def test_patch(person, client, cold_api_key_cache):
             {"version": card.version, "stateName": "disabled", "modificationComment": "lost"},
             format="json",
         ),
-        cold=4,
-        warm=3,
+        cold=3,
+        warm=2,
         clear_cache=cold_api_key_cache,
     )
 
@@ -130,8 +130,8 @@ def test_replace(person, client, cold_api_key_cache):
             {"version": card.version, "modificationComment": "lost"},
             format="json",
         ),
-        cold=4,
-        warm=3,
+        cold=3,
+        warm=2,
         clear_cache=cold_api_key_cache,
     )
 
@@ -141,8 +141,8 @@ def test_delete(person, client, cold_api_key_cache):
         what="nevisIDM delete",
         prepare=lambda: a_card(person),
         request=lambda card: client.delete(f"{core(person)}/{card.ext_id}"),
-        cold=4,
-        warm=3,
+        cold=3,
+        warm=2,
         clear_cache=cold_api_key_cache,
         expect=(204,),
     )
