@@ -59,12 +59,33 @@ class SurfaceViewSet(SurfaceRequestMixin, viewsets.GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         self.ahead = None
+        self._validated_ahead = None
         request._request.read_ahead = self._read_ahead
         super().initial(request, *args, **kwargs)
 
     def _read_ahead(self, organization_id: int) -> ReadAhead | None:
         self.ahead = self.read_ahead(organization_id)
         return self.ahead
+
+    def validated_ahead(self, serializer_class, data) -> dict | None:
+        """For read_ahead: `data` (the raw body or the query parameters) validated by `serializer_class`, or
+        None when it is not valid; kept for the action's `validated` of the same data."""
+        serializer = serializer_class(data=data)
+        if not serializer.is_valid():
+            return None
+        self._validated_ahead = (serializer_class, data, serializer.validated_data)
+        return serializer.validated_data
+
+    def validated(self, serializer_class, data) -> dict:
+        """`data` validated by `serializer_class`, raising its errors; validated once when read_ahead did it
+        for the same data."""
+        if self._validated_ahead is not None:
+            validated_class, raw, validated = self._validated_ahead
+            if validated_class is serializer_class and (raw is data or raw == data):
+                return validated
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
     def read_ahead(self, organization_id: int) -> ReadAhead | None:
         """The first read the action's service will make for an API key of `organization_id`, when the request

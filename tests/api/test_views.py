@@ -32,3 +32,22 @@ def test_anything_else_is_left_to_the_action(body, content_type):
     request = posted(body, content_type)
     assert json_object_ahead(request) is None
     assert request.body == body  # still there for the action's own parser
+
+
+def test_an_input_serializer_binds_copies_of_its_plain_fields_and_deep_copies_nesting_ones():
+    from rest_framework import serializers
+
+    from otpsite.api.serializers import StrictInputSerializer
+
+    class Body(StrictInputSerializer):
+        name = serializers.CharField(max_length=3)
+        tags = serializers.ListField(child=serializers.CharField(max_length=2))
+
+    first, second = Body(data={"name": "abcd", "tags": ["xyz"]}), Body(data={"name": "ab", "tags": ["x"]})
+    assert not first.is_valid() and second.is_valid()
+    assert set(first.errors) == {"name", "tags"} and second.validated_data == {"name": "ab", "tags": ["x"]}
+    for serializer in (first, second):
+        assert serializer.fields["name"].parent is serializer and serializer.fields["name"].field_name == "name"
+        assert serializer.fields["tags"].child.parent is serializer.fields["tags"]
+    assert first.fields["name"] is not second.fields["name"] is not Body._declared_fields["name"]
+    assert Body._declared_fields["name"].parent is None

@@ -131,10 +131,9 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         """Get OTP's read of the code, from query parameters that validate; validate's read of the person and
         their code, from a body that validates."""
         if self.action == "get_otp":
-            query = serializers.GetOtpQuerySerializer(data=self.request.query_params)
-            if not query.is_valid() or not storable(query.validated_data["identifierValue"]):
+            params = self.validated_ahead(serializers.GetOtpQuerySerializer, self.request.query_params)
+            if params is None or not storable(params["identifierValue"]):
                 return None
-            params = query.validated_data
             return services.code_read_back_ahead(
                 organization_id=organization_id,
                 identifier_type=params["identifierName"],
@@ -144,10 +143,9 @@ class CapillaryOtpViewSet(SurfaceViewSet):
             )
         if self.action != "validate":
             return None
-        body = serializers.ValidateOtpSerializer(data=json_object_ahead(self.request))
-        if not body.is_valid():
+        data = self.validated_ahead(serializers.ValidateOtpSerializer, json_object_ahead(self.request))
+        if data is None:
             return None
-        data = body.validated_data
         return services.code_check_ahead(
             organization_id=organization_id,
             identifier_type=serializers.ENTITY_TYPES[data["entityType"]],
@@ -175,9 +173,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         },
     )
     def get_otp(self, request):
-        query = serializers.GetOtpQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
+        params = self.validated(serializers.GetOtpQuerySerializer, request.query_params)
         try:
             issued, code = services.code_read_back(
                 organization=self.organization,
@@ -271,9 +267,7 @@ class CapillaryOtpViewSet(SurfaceViewSet):
         },
     )
     def validate(self, request):
-        body = serializers.ValidateOtpSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = self.validated(serializers.ValidateOtpSerializer, request.data)
         outcome = services.code_verify(
             organization=self.organization,
             identifier_type=serializers.ENTITY_TYPES[data["entityType"]],

@@ -102,13 +102,13 @@ class ManageUserOtpViewSet(SurfaceViewSet):
         """Validate's read of the person and their code, from a JSON body that validates."""
         if self.action != "validate_otp":
             return None
-        body = serializers.ManageValidateOtpSerializer(data=json_object_ahead(self.request))
-        if not body.is_valid():
+        data = self.validated_ahead(serializers.ManageValidateOtpSerializer, json_object_ahead(self.request))
+        if data is None:
             return None
         return services.code_check_ahead(
             organization_id=organization_id,
             identifier_type=IdentifierType.USER_NAME,
-            identifier_value=body.validated_data["userName"],
+            identifier_value=data["userName"],
             scope=Scope.GENERIC,
         )
 
@@ -128,9 +128,7 @@ class ManageUserOtpViewSet(SurfaceViewSet):
         responses={200: serializers.ManageValidateOtpResponseSerializer, **_error_responses(*COMMON_ERRORS)},
     )
     def validate_otp(self, request):
-        body = serializers.ManageValidateOtpSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = self.validated(serializers.ManageValidateOtpSerializer, request.data)
         result = services.code_check(
             organization=caller_organization(request),
             identifier_type=IdentifierType.USER_NAME,

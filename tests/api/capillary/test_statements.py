@@ -116,3 +116,24 @@ def test_validate_for_an_unknown_customer(person, client, cold_api_key_cache):
         warm=1,
         clear_cache=cold_api_key_cache,
     )
+
+
+def test_the_input_read_ahead_is_validated_once(person, client, monkeypatch):
+    """read_ahead validates the body (or query) it reads ahead for; the action takes that validation for the
+    same data instead of running it again."""
+    from otpsite.api.capillary import serializers
+
+    runs = []
+    for serializer_class in (serializers.ValidateOtpSerializer, serializers.GetOtpQuerySerializer):
+        original = serializer_class.run_validation
+        monkeypatch.setattr(
+            serializer_class,
+            "run_validation",
+            lambda self, data, original=original: runs.append(type(self).__name__) or original(self, data),
+        )
+    issue(person)
+    body = {"entityType": "MOBILE", "entityValue": person.mobile, "action": "GENERIC", "code": "000000"}
+    assert client.post("/v2/otp/validate", body, format="json").status_code == 200
+    query = {"identifierName": "mobile", "identifierValue": person.mobile, "source": "INSTORE", "scope": "GENERIC"}
+    assert client.get("/v2/otp", query).status_code == 200
+    assert runs == ["ValidateOtpSerializer", "GetOtpQuerySerializer"]
