@@ -311,6 +311,34 @@ class PreparedInsert:
         instance._state.db = alias
         return instance
 
+    def save_many(self, instances: list[Model]) -> list[Model]:
+        """save() for several new rows in one INSERT: atomic on its own, so no transaction is opened for it (as
+        bulk_create would)."""
+        if not instances:
+            return instances
+        first = instances[0]
+        if any(instance.pk is not None or not isinstance(instance, self._model) for instance in instances):
+            raise TypeError(f"new {self._model.__name__} rows are inserted, without a primary key")
+        alias = router.db_for_write(self._model, instance=first)
+        sql, returning_parameters, compiler = self._compiled.get(alias) or self._compile(alias, first)
+        head, values_and_rest = sql.split(" VALUES ", 1)
+        row, rest = values_and_rest.split(")", 1)
+        sql = f"{head} VALUES {', '.join([row + ')'] * len(instances))}{rest}"
+        parameters = [
+            compiler.prepare_value(field, compiler.pre_save_val(field, instance))
+            for instance in instances
+            for field in self._fields
+        ]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, [*parameters, *returning_parameters])
+            returned = cursor.fetchall() if self._returning else [()] * len(instances)
+        for instance, values in zip(instances, returned, strict=True):
+            for field, value in zip(self._returning, values, strict=True):
+                setattr(instance, field.attname, value)
+            instance._state.adding = False
+            instance._state.db = alias
+        return instances
+
     def statement(self, instance: Model, *, only_if: str = "TRUE") -> tuple[str, list]:
         """The INSERT of `instance` as SQL and parameters, to be one part of another statement (a
         data-modifying CTE): `INSERT … SELECT … WHERE only_if RETURNING <primary key>`, so the row is written

@@ -19,9 +19,9 @@ from credentials import card as card_maths
 from credentials import crypto, observability
 from credentials.choices import CardState, TmpLockingMode
 from credentials.models import CardPolicy, OtpCard
-from otpusers.audit import Actor, audit_event, audit_record
+from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record
 from otpusers.choices import Outcome
-from otpusers.models import AuditEvent, Organization, OtpUser
+from otpusers.models import Organization, OtpUser
 from otpusers.prepared import PreparedLookup
 
 MAX_CARDS_PER_PERSON = 2
@@ -263,15 +263,17 @@ def card_audit_read(*, card: OtpCard, actor: Actor) -> None:
 
 def cards_audit_read(*, cards: list[OtpCard], actor: Actor) -> None:
     """card_audit_read for each card, in one INSERT (the API's list)."""
-    AuditEvent.objects.bulk_create(
-        audit_event(
-            actor=actor,
-            action="card.read_back",
-            organization=card.organization,
-            target=card,
-            detail={"ext_id": card.ext_id, "state": card.state, "version": card.version},
-        )
-        for card in cards
+    AUDIT_INSERT.save_many(
+        [
+            audit_event(
+                actor=actor,
+                action="card.read_back",
+                organization=card.organization,
+                target=card,
+                detail={"ext_id": card.ext_id, "state": card.state, "version": card.version},
+            )
+            for card in cards
+        ]
     )
 
 

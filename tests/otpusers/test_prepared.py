@@ -310,6 +310,30 @@ def test_an_update_and_its_audit_event_in_one_statement_or_neither(django_assert
     assert access.otp_user.last_login_at is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_several_inserts_in_one_statement_and_no_transaction():
+    from otpusers.audit import audit_event
+
+    organization = OrganizationFactory()
+    actor = Actor(type="api_key", label="key", client_ip="192.0.2.7", request_id="req-9")
+    made = [audit_event(actor=actor, action="x.y", organization=organization, detail={"n": n}) for n in (1, 2, 3)]
+    statements = []
+
+    def record(execute, sql, parameters, many, context):
+        statements.append((sql.split(" ", 1)[0], connection.in_atomic_block))
+        return execute(sql, parameters, many, context)
+
+    with connection.execute_wrapper(record):
+        PreparedInsert(AuditEvent).save_many(made)
+    assert statements == [("INSERT", False)]  # bulk_create would run it inside atomic()
+    assert [event.pk for event in made] == sorted(event.pk for event in made) and not made[2]._state.adding
+    stored = AuditEvent.objects.filter(pk__in=[event.pk for event in made]).order_by("pk")
+    assert [(event.detail, event.client_ip, event.organization_id) for event in stored] == [
+        ({"n": n}, "192.0.2.7", organization.pk) for n in (1, 2, 3)
+    ]
+    assert PreparedInsert(AuditEvent).save_many([]) == []
+
+
 def test_an_insert_is_for_new_rows_only():
     event = audit_record(actor=Actor.system("tests"), action="x.y", organization=None)
     with pytest.raises(TypeError):
