@@ -112,6 +112,32 @@ KEY_PUBLICATION = PreparedLookup(
 )
 
 
+def _key_store(column: str, *, organization: str, store_id: str, organization_id: int):
+    return Store.objects.select_related("organization").filter(
+        **{f"organization__{column}": organization}, public_id=store_id, organization_id=organization_id
+    )
+
+
+def _key_store_counted(column: str, **ids):
+    return _key_store(column, **ids).annotate(counted_total=_all_accesses_counted())
+
+
+def _all_accesses_counted():
+    """A store's OTP users in all, from its publications' exact counters (PublishedApplication.access_count)."""
+    applications = PublishedApplication.objects.filter(store=OuterRef("pk"))
+    total = applications.order_by().values("store").annotate(total=Sum("access_count")).values("total")
+    return Coalesce(Subquery(total), 0)
+
+
+# The OTP-user list's filters that narrow it (sort does not): without them, the store's counters give its total.
+NARROWING_FILTERS = {"publishedApplicationId", "applicationId", "email"}
+
+# The store an API key names by path, compiled once as KEY_ACCESS: for the publications' list, and with its
+# OTP users counted for their unfiltered list.
+KEY_STORE = PreparedLookup(Store, _key_store, organization=str, store_id=str, organization_id=int)
+KEY_STORE_COUNTED = PreparedLookup(Store, _key_store_counted, organization=str, store_id=str, organization_id=int)
+
+
 def named_for_key(request, lookup: PreparedLookup, organization: object, ahead: ReadAhead | None = None, **ids: str):
     """For an API key's call, the object the path names, through `lookup` (compiled once) within the key's
     organization, and 404 when there is none; None for any other caller (or a path naming no organization),
@@ -214,12 +240,21 @@ class OtpUserViewSet(SurfaceViewSet):
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "put", "delete", "head", "options"]
 
+    def _unfiltered_list(self) -> bool:
+        return self.action == "list" and not set(self.request.query_params) & NARROWING_FILTERS
+
     @cached_property
     def store(self) -> Store:
         """The path's store, read with the list's total when the list can take it from the counters."""
         store_id = normalize_public_id(self.kwargs.get("storeId"))
         if store_id is None:
             raise NotFound()
+        if self._unfiltered_list():
+            store = named_for_key(
+                self.request, KEY_STORE_COUNTED, self.kwargs.get("organizationSlug"), self.ahead, store_id=store_id
+            )
+            if store is not None:
+                return store
         stores = Store.objects.select_related("organization").filter(
             organization_named(self.kwargs.get("organizationSlug"), "organization"), public_id=store_id
         )
@@ -234,11 +269,10 @@ class OtpUserViewSet(SurfaceViewSet):
         """The list's totalDocs from the publications' exact counters (PublishedApplication.access_count)
         when the list is filtered by nothing but, at most, one publication; otherwise None, and the list
         counts its matches."""
-        filters = set(self.request.query_params) & {"publishedApplicationId", "applicationId", "email"}
+        filters = set(self.request.query_params) & NARROWING_FILTERS
         applications = PublishedApplication.objects.filter(store=OuterRef("pk"))
         if not filters:
-            total = applications.order_by().values("store").annotate(total=Sum("access_count")).values("total")
-            return Coalesce(Subquery(total), 0)
+            return _all_accesses_counted()
         published_application_id = normalize_public_id(self.request.query_params.get("publishedApplicationId"))
         if filters == {"publishedApplicationId"} and published_application_id is not None:
             one = applications.filter(public_id=published_application_id).values("access_count")
@@ -259,7 +293,14 @@ class OtpUserViewSet(SurfaceViewSet):
         )
 
     def read_ahead(self, organization_id: int):
-        """The OTP user the path names (GET, PUT, DELETE)."""
+        """The OTP user the path names (GET, PUT, DELETE); the store, counted, for an unfiltered list."""
+        if self._unfiltered_list():
+            return named_ahead(
+                KEY_STORE_COUNTED,
+                self.kwargs.get("organizationSlug"),
+                organization_id,
+                store_id=normalize_public_id(self.kwargs.get("storeId")),
+            )
         if self.action not in ("retrieve", "update", "destroy"):
             return None
         return named_ahead(
@@ -427,6 +468,9 @@ class PublishedApplicationViewSet(SurfaceViewSet):
         store_id = normalize_public_id(self.kwargs.get("storeId"))
         if store_id is None:
             raise NotFound()
+        store = named_for_key(self.request, KEY_STORE, self.kwargs.get("organizationId"), self.ahead, store_id=store_id)
+        if store is not None:
+            return store
         stores = Store.objects.select_related("organization").filter(
             organization_named(self.kwargs.get("organizationId"), "organization"), public_id=store_id
         )
@@ -447,7 +491,14 @@ class PublishedApplicationViewSet(SurfaceViewSet):
         return Response({"status": True, "data": self.paginator.get_paginated_response_data(items)})
 
     def read_ahead(self, organization_id: int):
-        """The published application the path names (GET)."""
+        """The published application the path names (GET); the path's store for the list."""
+        if self.action == "list":
+            return named_ahead(
+                KEY_STORE,
+                self.kwargs.get("organizationId"),
+                organization_id,
+                store_id=normalize_public_id(self.kwargs.get("storeId")),
+            )
         if self.action != "retrieve":
             return None
         return named_ahead(

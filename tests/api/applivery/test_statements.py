@@ -43,13 +43,20 @@ def an_access(application) -> AppAccess:
 def test_list(store_with_accesses, client_and_key, cold_api_key_cache):
     client, _ = client_and_key
     url = collection(store_with_accesses)
-    for query in ("", "?page=2&limit=2", f"?publishedApplicationId={store_with_accesses.public_id}", "?sort=createdAt"):
+    # Unfiltered, the page alone: the store (with its counted total) is read ahead, in the client limits'
+    # statement. Narrowed to a publication, the store is read with that publication's counter first.
+    for query, warm in (
+        ("", 1),
+        ("?page=2&limit=2", 1),
+        ("?sort=createdAt", 1),
+        (f"?publishedApplicationId={store_with_accesses.public_id}", 2),
+    ):
         assert_budgets(
             what=f"Applivery list{query}",
             prepare=lambda: None,
             request=lambda _, query=query: client.get(url + query),
-            cold=3,
-            warm=2,
+            cold=warm + 1,
+            warm=warm,
             clear_cache=cold_api_key_cache,
         )
 
