@@ -16,12 +16,13 @@ import jwt
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
-from otpusers.audit import Actor, audit_event, audit_record
+from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record, audited_update
 from otpusers.choices import ActorType, Outcome
 from otpusers.models import (
+    MAX_SAFE_INTEGER,
     UNLIMITED_DOWNLOADS,
     ApiKey,
     AppAccess,
@@ -31,6 +32,7 @@ from otpusers.models import (
     PublishedApplication,
     one_or_none,
 )
+from otpusers.prepared import PreparedUpdate
 from otpusers.registry import surfaces_of, unknown_permission_names
 from otpusers.signals import new_build_published
 
@@ -381,12 +383,46 @@ def app_access_create_for_emails(
 
 
 @transaction.atomic
+def _allowance(shape, *, access_id: int, previous: int, allowed: int, at: datetime):
+    # Value: an exact lookup would refuse the stand-in as out of the column's range.
+    as_read = AppAccess.objects.filter(pk=access_id, allowed_downloads_num=Value(previous))
+    return as_read, {"allowed_downloads_num": allowed, "updated_at": at}
+
+
+# The allowance set, while it is what the caller read (compiled once).
+ALLOWANCE_SET = PreparedUpdate(AppAccess, _allowance, access_id=int, previous=int, allowed=int, at=datetime)
+
+
 def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: Actor) -> AppAccess:
-    """Sets the allowance. One UPDATE conditional on the value the caller read decides it; when another
-    writer changed it since, the row is read again under a lock, so the audited previous value is exact."""
+    """Sets the allowance. One UPDATE conditional on the value the caller read decides it, written with its
+    audit event as one statement on PostgreSQL; when another writer changed it since, the row is read again
+    under a lock, so the audited previous value is exact."""
     now = timezone.now()
     row = AppAccess.objects.filter(pk=access.pk)
     previous = access.allowed_downloads_num
+    if not UNLIMITED_DOWNLOADS <= allowed_downloads_num <= MAX_SAFE_INTEGER:
+        # The range constraint's own refusal, before a statement that would fail on it.
+        field, message = ACCESS_CONFLICTS["otpusers_appaccess_allowed_downloads_range"]
+        raise ValidationError({field: [message]})
+    organization = access.published_application.store.organization
+    if connection.vendor == "postgresql":
+        written = audited_update(
+            event=audit_event(
+                actor=actor,
+                action="app_access.update",
+                organization=organization,
+                target=access,
+                detail={"allowed_downloads_num": [previous, allowed_downloads_num]},
+            ),
+            update=ALLOWANCE_SET.statement(
+                access_id=access.pk, previous=previous, allowed=allowed_downloads_num, at=now
+            ),
+            only_if_updated=True,
+        )
+        if written:
+            access.allowed_downloads_num = allowed_downloads_num
+            access.updated_at = now
+            return access
     try:
         with transaction.atomic():
             changes = {"allowed_downloads_num": allowed_downloads_num, "updated_at": now}
@@ -403,7 +439,7 @@ def app_access_update(*, access: AppAccess, allowed_downloads_num: int, actor: A
     audit_record(
         actor=actor,
         action="app_access.update",
-        organization=access.published_application.store.organization,
+        organization=organization,
         target=access,
         detail={"allowed_downloads_num": [previous, allowed_downloads_num]},
     )
@@ -428,14 +464,29 @@ def app_access_reset_downloads(*, access: AppAccess, reason: str, actor: Actor) 
     return access
 
 
-@transaction.atomic
+# A sign-in's moment (compiled once).
+SIGNED_IN = PreparedUpdate(
+    AppAccess,
+    lambda shape, *, access_id, at: (AppAccess.objects.filter(pk=access_id), {"last_login_at": at}),
+    access_id=int,
+    at=datetime,
+)
+
+
 def app_access_record_login(*, access: AppAccess, actor: Actor) -> AppAccess:
-    """Marks a sign-in to the store page with an emailed code (Applivery's lastLoginDate)."""
+    """Marks a sign-in to the store page with an emailed code (Applivery's lastLoginDate), with its audit
+    event: one statement on PostgreSQL, one transaction elsewhere."""
     now = timezone.now()
-    AppAccess.objects.filter(pk=access.pk).update(last_login_at=now)
-    access.last_login_at = now
     organization = access.published_application.store.organization
-    audit_record(actor=actor, action="app_access.login", organization=organization, target=access)
+    event = audit_event(actor=actor, action="app_access.login", organization=organization, target=access)
+    update = SIGNED_IN.statement(access_id=access.pk, at=now)
+    if connection.vendor == "postgresql":
+        audited_update(event=event, update=update, only_if_updated=False)
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(*update)
+            AUDIT_INSERT.save(event)
+    access.last_login_at = now
     return access
 
 

@@ -76,6 +76,22 @@ class TestAppAccessUpdateAndDelete:
         assert access.allowed_downloads_num == 0
         assert AuditEvent.objects.get(action="app_access.update").detail == {"allowed_downloads_num": [4, 0]}
 
+    def test_an_update_over_a_change_made_since_the_read_records_the_value_it_replaced(self):
+        access = AppAccessFactory(allowed_downloads_num=4)
+        AppAccess.objects.filter(pk=access.pk).update(allowed_downloads_num=7)  # another writer, after our read
+        services.app_access_update(access=access, allowed_downloads_num=0, actor=ACTOR)
+        access.refresh_from_db()
+        assert access.allowed_downloads_num == 0
+        events = AuditEvent.objects.filter(action="app_access.update")
+        assert [event.detail for event in events] == [{"allowed_downloads_num": [7, 0]}]
+
+    def test_an_allowance_out_of_range_is_refused_and_changes_nothing(self):
+        access = AppAccessFactory(allowed_downloads_num=4)
+        with pytest.raises(ValidationError):
+            services.app_access_update(access=access, allowed_downloads_num=-2, actor=ACTOR)
+        access.refresh_from_db()
+        assert access.allowed_downloads_num == 4 and not AuditEvent.objects.filter(action="app_access.update")
+
     def test_delete_records_who_lost_access(self):
         access = AppAccessFactory()
         services.app_access_delete(access=access, actor=ACTOR)

@@ -52,7 +52,7 @@ def test_every_step(access, mailoutbox):
 STEP_BUDGETS = {
     "request_code": 4,
     "code_page": 2,
-    "verify_code": 9,
+    "verify_code": 7,
     "download_page": 3,
     "download": 5,
 }

@@ -105,8 +105,8 @@ def test_update(store_with_accesses, client_and_key, cold_api_key_cache):
         request=lambda access: client.put(
             f"{collection(store_with_accesses)}/{access.public_id}", {"allowedDownloadsNum": 9}, format="json"
         ),
-        cold=3,
-        warm=2,
+        cold=2,
+        warm=1,
         clear_cache=cold_api_key_cache,
     )
 
