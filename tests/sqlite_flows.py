@@ -1,6 +1,6 @@
 """Run by tests/test_sqlite.py in a process of its own, on the embedded SQLite database `make run` serves
 from (the suite itself runs on PostgreSQL): issues, reads back and checks a code through the Capillary
-surface and prints each answer as a JSON line."""
+surface, sets an allowance and records a sign-in, and prints each answer as a JSON line."""
 
 import base64
 import hashlib
@@ -40,6 +40,29 @@ def main(database: str) -> None:
     code = answer("read back", client.get(f"/v2/otp?{query}")).get("code", "")
     answer("validate wrong", client.post("/v2/otp/validate", {**person, "code": "0" * 6}, "application/json"))
     answer("validate right", client.post("/v2/otp/validate", {**person, "code": code}, "application/json"))
+
+    # The writes that are one statement with their audit event on PostgreSQL, a transaction here.
+    from otpusers import services
+    from otpusers.audit import Actor
+    from otpusers.models import AppAccess, AuditEvent
+    from tests.factories import AppAccessFactory
+
+    access = AppAccessFactory(allowed_downloads_num=3)
+    services.app_access_update(access=access, allowed_downloads_num=5, actor=Actor.system("sqlite"))
+    services.app_access_record_login(access=access, actor=Actor.system("sqlite"))
+    stored = AppAccess.objects.get(pk=access.pk)
+    events = list(AuditEvent.objects.filter(object_id=access.public_id).order_by("pk").values_list("action", "detail"))
+    print(
+        json.dumps(
+            {
+                "step": "allowance and sign-in",
+                "allowed": stored.allowed_downloads_num,
+                "signed_in": stored.last_login_at is not None,
+                "events": events,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
