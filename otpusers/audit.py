@@ -109,6 +109,17 @@ def audited_update(
     return True
 
 
+def audited_insert(*, event: AuditEvent, insert: PreparedInsert, instance: models.Model) -> models.Model:
+    """A new row (`insert`'s model) and the audit event of its making as one statement, the event's INSERT a
+    CTE beside the row's. PostgreSQL only."""
+    event_sql, event_parameters = AUDIT_INSERT.statement(event)
+    row_sql, row_parameters = insert.statement(instance)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH recorded AS ({event_sql}) {row_sql}", [*event_parameters, *row_parameters])
+        returned = cursor.fetchone()
+    return insert.saved(instance, returned)
+
+
 def audit_event(
     *,
     actor: Actor,

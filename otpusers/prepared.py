@@ -305,10 +305,14 @@ class PreparedInsert:
         with connections[alias].cursor() as cursor:
             cursor.execute(sql, [*parameters, *returning_parameters])
             returned = cursor.fetchone() if self._returning else ()
+        return self.saved(instance, returned)
+
+    def saved(self, instance: Model, returned: tuple) -> Model:
+        """`instance` as written, given the columns its INSERT returned (statement() composed into another)."""
         for field, value in zip(self._returning, returned, strict=True):
             setattr(instance, field.attname, value)
         instance._state.adding = False
-        instance._state.db = alias
+        instance._state.db = router.db_for_write(self._model, instance=instance)
         return instance
 
     def save_many(self, instances: list[Model]) -> list[Model]:
@@ -333,10 +337,7 @@ class PreparedInsert:
             cursor.execute(sql, [*parameters, *returning_parameters])
             returned = cursor.fetchall() if self._returning else [()] * len(instances)
         for instance, values in zip(instances, returned, strict=True):
-            for field, value in zip(self._returning, values, strict=True):
-                setattr(instance, field.attname, value)
-            instance._state.adding = False
-            instance._state.db = alias
+            self.saved(instance, values)
         return instances
 
     def statement(self, instance: Model, *, only_if: str = "TRUE") -> tuple[str, list]:
@@ -361,7 +362,10 @@ class PreparedInsert:
             )
             with self._lock:
                 self._statements[key] = sql
-        return sql, [compiler.prepare_value(field, compiler.pre_save_val(field, instance)) for field in self._fields]
+        values = [compiler.prepare_value(field, compiler.pre_save_val(field, instance)) for field in self._fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
+            raise TypeError(f"{self._model.__name__}: statement() takes values, not expressions (a db_default unset?)")
+        return sql, values
 
     def _compile(self, alias: str, instance: Model) -> tuple[str, tuple, object]:
         query = InsertQuery(self._model)

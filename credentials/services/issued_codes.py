@@ -26,7 +26,7 @@ from credentials.choices import (
     VerifyOutcome,
 )
 from credentials.models import ACTIVE, IssuedCode
-from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record, audited_update
+from otpusers.audit import AUDIT_INSERT, Actor, audit_event, audit_record, audited_insert, audited_update
 from otpusers.choices import Outcome
 from otpusers.ids import new_object_id
 from otpusers.models import Organization, OtpUser
@@ -249,27 +249,24 @@ NEW_CODE = PreparedInsert(IssuedCode)
 
 
 def _new_code(*, person: OtpUser, identifier_type: str, identifier_value: str, scope: str, now, **extra):
+    """A new code for the person, not yet saved, and its plaintext."""
     organization = person.organization
     plaintext = codes.generate_code(organization.code_length, organization.code_alphabet)
     public_id = new_object_id()
-    issued = NEW_CODE.save(
-        IssuedCode(
-            organization=organization,
-            otp_user=person,
-            public_id=public_id,
-            identifier_type=identifier_type,
-            identifier_value=identifier_value,
-            scope=scope,
-            code_digest=codes.code_digest(key=hmac_key(), salt=public_id, code=plaintext),
-            code_sealed=crypto.seal(plaintext, associated_data=public_id)
-            if organization.code_read_back_allowed
-            else "",
-            valid_until=now + timedelta(seconds=organization.code_validity_seconds),
-            max_attempts=organization.code_max_attempts,
-            last_sent_at=now,
-            created_at=now,
-            **extra,
-        )
+    issued = IssuedCode(
+        organization=organization,
+        otp_user=person,
+        public_id=public_id,
+        identifier_type=identifier_type,
+        identifier_value=identifier_value,
+        scope=scope,
+        code_digest=codes.code_digest(key=hmac_key(), salt=public_id, code=plaintext),
+        code_sealed=crypto.seal(plaintext, associated_data=public_id) if organization.code_read_back_allowed else "",
+        valid_until=now + timedelta(seconds=organization.code_validity_seconds),
+        max_attempts=organization.code_max_attempts,
+        last_sent_at=now,
+        created_at=now,
+        **extra,
     )
     return issued, plaintext
 
@@ -364,13 +361,21 @@ def code_issue(
                         account_id=account_id,
                         channels=[destination.channel for destination in destinations],
                     )
-                audit_record(
+                event = audit_event(
                     actor=actor,
                     action="code.resend" if resent else "code.issue",
                     organization=organization,
                     target=issued,
                     detail=detail,
                 )
+                if resent:
+                    AUDIT_INSERT.save(event)
+                elif connection.vendor == "postgresql":
+                    # The code and the event of its issue in one statement.
+                    audited_insert(event=event, insert=NEW_CODE, instance=issued)
+                else:
+                    NEW_CODE.save(issued)
+                    AUDIT_INSERT.save(event)
                 tasks.enqueue_delivery(
                     issued=issued,
                     plaintext=plaintext,

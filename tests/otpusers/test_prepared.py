@@ -334,6 +334,42 @@ def test_several_inserts_in_one_statement_and_no_transaction():
     assert PreparedInsert(AuditEvent).save_many([]) == []
 
 
+def unsaved_code(**extra):
+    from django.utils import timezone
+
+    from credentials.services import issued_codes
+
+    person = OtpUserFactory(mobile="+4915100000077")
+    issued, _ = issued_codes._new_code(
+        person=person, identifier_type="mobile", identifier_value=person.mobile, scope="GENERIC", now=timezone.now(),
+        **extra,
+    )  # fmt: skip
+    return issued
+
+
+def test_a_new_row_and_the_event_of_its_making_in_one_statement(django_assert_num_queries):
+    from credentials.models import IssuedCode
+    from otpusers.audit import audit_event, audited_insert
+
+    made = unsaved_code(surface="internal")
+    event = audit_event(actor=Actor.system("tests"), action="code.issue", organization=made.organization, target=made)
+    with django_assert_num_queries(1):
+        audited_insert(event=event, insert=PreparedInsert(IssuedCode), instance=made)
+    assert made.pk and not made._state.adding
+    stored = AuditEvent.objects.get(action="code.issue")
+    assert (stored.object_type, stored.object_id) == ("issuedcode", made.public_id)
+    assert IssuedCode.objects.get(pk=made.pk).public_id == made.public_id
+
+
+def test_a_composed_insert_takes_values_not_expressions():
+    from credentials.models import IssuedCode
+
+    made = unsaved_code(surface="internal")
+    made.source = Value("INSTORE")  # an expression, as a field left to its db_default would be
+    with pytest.raises(TypeError):
+        PreparedInsert(IssuedCode).statement(made)
+
+
 def test_an_insert_is_for_new_rows_only():
     event = audit_record(actor=Actor.system("tests"), action="x.y", organization=None)
     with pytest.raises(TypeError):

@@ -43,8 +43,8 @@ def test_send(person, client, cold_api_key_cache):
         what="manage send",
         prepare=lambda: None,
         request=lambda _: send(client, person),
-        cold=7,
-        warm=6,
+        cold=6,
+        warm=5,
         clear_cache=cold_api_key_cache,
     )
 
