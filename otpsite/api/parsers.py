@@ -56,7 +56,7 @@ def check_depth(text: str) -> None:
             depth -= 1
 
 
-def _text_problem(value: str) -> str | None:
+def text_problem(value: str) -> str | None:
     if "\x00" in value:
         return "holds a NUL character"
     if not value.isascii():
@@ -70,13 +70,13 @@ def _text_problem(value: str) -> str | None:
 def check_text(data) -> None:
     """Refuses NULs and lone surrogates in any key or string of a parsed body (depth is already bounded)."""
     if isinstance(data, str):
-        problem = _text_problem(data)
+        problem = text_problem(data)
         if problem:
             raise ParseError(f"A string in the body {problem}.")
     elif isinstance(data, dict):
         for key, value in data.items():
-            if _text_problem(key):
-                raise ParseError(f"A key in the body {_text_problem(key)}.")
+            if text_problem(key):
+                raise ParseError(f"A key in the body {text_problem(key)}.")
             check_text(value)
     elif isinstance(data, list):
         for value in data:

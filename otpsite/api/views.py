@@ -5,9 +5,10 @@ from urllib.parse import unquote_to_bytes
 
 from django.http.request import RawPostDataException
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from otpsite.api.parsers import check_text, text_problem
 from otpusers.prepared import ReadAhead
 
 
@@ -113,16 +114,13 @@ def json_object_ahead(request) -> dict | None:
         return None
     if not isinstance(body, dict):
         return None
-    for value in body.values():
-        if isinstance(value, str) and not storable(value):
-            return None
+    try:
+        check_text(body)
+    except ParseError:
+        return None
     return body
 
 
 def storable(value: str) -> bool:
-    """Whether a string can be a query parameter: UTF-8 (no lone surrogate) and no NUL."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in value
+    """Whether a string can be a query parameter (the body parsers' rule: no NUL, no lone surrogate)."""
+    return text_problem(value) is None

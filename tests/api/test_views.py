@@ -24,6 +24,8 @@ def test_a_small_json_object_is_read():
         (b'["MOBILE"]', "application/json"),  # not an object
         (json.dumps({"entityValue": "\ud800"}).encode(), "application/json"),  # a lone surrogate
         (json.dumps({"entityValue": "a\x00b"}).encode(), "application/json"),  # a NUL
+        (json.dumps({"entity\ud800": "x"}).encode(), "application/json"),  # in a key
+        (json.dumps({"channels": [{"value": "\ud800"}]}).encode(), "application/json"),  # nested
         (json.dumps({"entityValue": "x" * READ_AHEAD_MAX_BODY}).encode(), "application/json"),  # too large
         (b"", "application/json"),
     ],
